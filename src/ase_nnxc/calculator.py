@@ -1,0 +1,157 @@
+"""The ASE calculator: the one place where eV and Angstrom appear.
+
+>>> from ase.build import molecule
+>>> from ase_nnxc import NNXC
+>>> atoms = molecule("H2O")
+>>> atoms.calc = NNXC(xc="pbe", basis="def2-svp")
+>>> atoms.get_potential_energy()  # eV                              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase.calculators.calculator import (
+    CalculationFailed,
+    Calculator,
+    CalculatorSetupError,
+    InputError,
+    SCFError,
+    all_changes,
+)
+
+from ase_nnxc.units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
+
+
+class NNXC(Calculator):
+    """Kohn-Sham DFT with libxc, neural or plugin functionals, for ASE.
+
+    Parameters
+    ----------
+    xc : str or XCFunctional, default ``"pbe"``
+        A libxc name (``"lda,vwn"``, ``"pbe"``, ``"b3lyp"``, ``"r2scan"``, ...), a name
+        registered by a plugin or the package (e.g. the shipped ``"nnxc"``), a path to a
+        trained checkpoint, or an :class:`~ase_nnxc.xc.base.XCFunctional` instance.
+    basis : str, default ``"def2-svp"``
+        Any basis set PySCF knows.
+    charge : int or None, default ``None``
+        Net charge; ``None`` takes the sum of ``atoms.get_initial_charges()``.
+    spin : int or None, default ``None``
+        ``N_alpha - N_beta``; ``None`` takes the sum of the initial magnetic moments.
+        Closed shells run restricted (RKS), open shells unrestricted (UKS).
+    grid_level : int, default 3
+        PySCF integration grid level, 0-9.
+    conv_tol : float, default 1e-9
+        SCF energy convergence threshold in Hartree.
+    max_cycle : int, default 100
+        SCF cycles per attempt.
+    density_fit : bool, default False
+        Density-fitted Coulomb (pure functionals; faster for larger molecules).
+    damping : float, default 0.0
+        Density damping of the first SCF attempt.
+    level_shift : float, default 0.0
+        Level shift (Hartree) of the first SCF attempt.
+    fallback : bool, default True
+        Retry a failed SCF with damping and level shift before giving up.
+    init_guess : str, default ``"minao"``
+        PySCF initial guess used when there is no previous density.
+    verbose : bool, default False
+        Print SCF cycles.
+    """
+
+    implemented_properties = ["energy", "free_energy", "forces", "dipole"]
+    default_parameters = {
+        "xc": "pbe",
+        "basis": "def2-svp",
+        "charge": None,
+        "spin": None,
+        "grid_level": 3,
+        "conv_tol": 1e-9,
+        "max_cycle": 100,
+        "density_fit": False,
+        "damping": 0.0,
+        "level_shift": 0.0,
+        "fallback": True,
+        "init_guess": "minao",
+        "verbose": False,
+    }
+
+    def __init__(self, **kwargs):
+        unknown = sorted(set(kwargs) - set(self.default_parameters) - {"label", "atoms", "directory"})
+        if unknown:
+            raise InputError(
+                f"Unknown NNXC parameter(s): {', '.join(unknown)}. Known: {', '.join(self.default_parameters)}."
+            )
+        super().__init__(**kwargs)
+        self._functional = None
+        self._ks = None
+        self._scf = None
+        #: SCF cycles used by the last calculation (warm starts need fewer).
+        self.scf_cycles = 0
+
+    def set(self, **kwargs):
+        unknown = sorted(set(kwargs) - set(self.default_parameters))
+        if unknown:
+            raise InputError(f"Unknown NNXC parameter(s): {', '.join(unknown)}.")
+        changed = super().set(**kwargs)
+        if changed:
+            self._functional = self._ks = self._scf = None
+        return changed
+
+    def _setup(self, atoms):
+        from ase_nnxc.scf import KohnSham, SCFConfig
+        from ase_nnxc.system import MolecularSystem
+        from ase_nnxc.xc import get_functional
+
+        p = self.parameters
+        if np.any(atoms.pbc):
+            raise CalculatorSetupError(
+                f"NNXC handles finite molecules only, but the atoms are periodic (pbc={atoms.pbc.tolist()})."
+            )
+        try:
+            if self._functional is None:
+                self._functional = get_functional(p.xc)
+            system = MolecularSystem.from_atoms(atoms, basis=p.basis, charge=p.charge, spin=p.spin)
+            config = SCFConfig(
+                conv_tol=p.conv_tol,
+                max_cycle=p.max_cycle,
+                grid_level=p.grid_level,
+                jk_mode="density_fit" if p.density_fit else "auto",
+                damping=p.damping,
+                level_shift=p.level_shift,
+                fallback=p.fallback,
+                init_guess=p.init_guess,
+                verbose=p.verbose,
+            )
+            return KohnSham(system, self._functional, config)
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(str(err)) from err
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        """Run the SCF (warm-started when only positions changed) and store results in eV units."""
+        super().calculate(atoms, properties, system_changes)
+        from ase_nnxc.scf import SCFNotConverged, nuclear_gradient, run_scf
+
+        only_moved = self._scf is not None and set(system_changes) <= {"positions"}
+        guess = self._scf if only_moved else None
+        ks = self._setup(self.atoms)
+        try:
+            scf = run_scf(ks, guess)
+        except SCFNotConverged as err:
+            raise SCFError(str(err)) from err
+        except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
+            raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
+        self._ks, self._scf, self.scf_cycles = ks, scf, scf.cycles
+        energy = scf.energy * HARTREE_TO_EV
+        self.results["energy"] = energy
+        self.results["free_energy"] = energy
+        self.results["dipole"] = ks.dipole(scf.density).numpy() * BOHR_TO_ANGSTROM
+        if "forces" in properties:
+            gradient = nuclear_gradient(ks, scf).numpy()
+            if not np.all(np.isfinite(gradient)):
+                raise CalculationFailed("Non-finite nuclear gradient.")
+            self.results["forces"] = -gradient * HARTREE_TO_EV / BOHR_TO_ANGSTROM
+
+    @property
+    def scf_result(self):
+        """The last :class:`~ase_nnxc.scf.SCFResult` (atomic units), or ``None``."""
+        return self._scf

@@ -1,0 +1,6 @@
+"""Atom-centred grids with differentiable Becke weights, and density features on them."""
+
+from ase_nnxc.grid.becke import MolecularGrid
+from ase_nnxc.grid.density import AOCache, density_features
+
+__all__ = ["AOCache", "MolecularGrid", "density_features"]

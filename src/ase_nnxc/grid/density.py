@@ -1,0 +1,179 @@
+"""Density features on the grid from density matrices, with exact backward passes.
+
+:func:`density_features` maps spin density matrices ``(nspin, nao, nao)`` to the stacked
+features ``(nspin, nvar, ngrid)`` -- ``[rho, d_x rho, d_y rho, d_z rho, tau]`` truncated to
+what the functional family needs (1 for LDA, 4 for GGA, 5 for meta-GGA), the layout PySCF
+uses. Its backward gives
+
+* w.r.t. the density matrices: the XC potential matrix ``V_mn = sum_g dE/dfeature *
+  dfeature/dD_mn`` (written in plain torch, so it is itself differentiable for implicit
+  differentiation of the SCF);
+* w.r.t. the grid points and the basis-function centres: the grid-response and
+  Hellmann-Feynman parts of the XC forces, using AO values one derivative order higher.
+
+Work runs in blocks of grid points so memory stays bounded; AO values at the reference
+geometry are cached when they fit in ``max_memory_mb``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+#: Number of features per spin channel for each functional family.
+NVAR = {"lda": 1, "gga": 4, "mgga": 5}
+#: Component of PySCF's second-derivative AO array holding d_i d_j phi.
+_HESSIAN = ((4, 5, 6), (5, 7, 8), (6, 8, 9))
+#: Grid points per block.
+BLOCK = 4096
+
+
+class AOCache:
+    """AO values (and first derivatives) on a fixed set of grid points.
+
+    Parameters
+    ----------
+    mol
+        PySCF ``Mole``.
+    coords
+        Grid points in Bohr, ``(ngrid, 3)``.
+    family
+        ``"lda"``, ``"gga"`` or ``"mgga"``: decides whether AO gradients are needed.
+    max_memory_mb
+        Keep AO values in memory when they need less than this; recompute otherwise.
+    """
+
+    def __init__(self, mol, coords: np.ndarray, family: str, max_memory_mb: float = 2000.0):
+        self.mol = mol
+        self.coords = coords
+        self.deriv = 0 if family == "lda" else 1
+        self.blocks = [slice(s, min(s + BLOCK, len(coords))) for s in range(0, len(coords), BLOCK)]
+        ncomp = 1 if self.deriv == 0 else 4
+        size_mb = ncomp * len(coords) * mol.nao_nr() * 8 / 1e6
+        self._cache = [self._evaluate(sl, self.deriv) for sl in self.blocks] if size_mb < max_memory_mb else None
+
+    def _evaluate(self, sl: slice, deriv: int) -> torch.Tensor:
+        values = self.mol.eval_gto(f"GTOval_sph_deriv{deriv}", self.coords[sl])
+        return torch.from_numpy(np.asarray(values).reshape(-1, sl.stop - sl.start, self.mol.nao_nr()))
+
+    def values(self, index: int) -> torch.Tensor:
+        """AO values of block ``index``, ``(ncomp, nblock, nao)`` (``ncomp`` 1 or 4)."""
+        if self._cache is not None:
+            return self._cache[index]
+        return self._evaluate(self.blocks[index], self.deriv)
+
+    def hessian_values(self, index: int) -> torch.Tensor:
+        """AO values up to second derivatives, ``(10, nblock, nao)``."""
+        return self._evaluate(self.blocks[index], 2)
+
+
+def _block_features(ao: torch.Tensor, density: torch.Tensor, nvar: int) -> torch.Tensor:
+    """Features ``(nvar, n)`` of one spin channel on one block."""
+    psi = ao[0] @ density  # (n, nao): sum_n D_mn phi_n
+    out = [(psi * ao[0]).sum(1)]
+    if nvar >= 4:
+        out += [2.0 * (psi * ao[k]).sum(1) for k in (1, 2, 3)]
+    if nvar == 5:
+        out.append(0.5 * sum(((ao[k] @ density) * ao[k]).sum(1) for k in (1, 2, 3)))
+    return torch.stack(out)
+
+
+def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tensor:
+    """``V_mn = sum_g v . dfeatures/dD_mn`` on one block; ``v`` is ``(nvar, n)``."""
+    weighted = 0.5 * v[0][:, None] * ao[0]
+    if nvar >= 4:
+        weighted = weighted + sum(v[k][:, None] * ao[k] for k in (1, 2, 3))
+    half = ao[0].T @ weighted
+    out = half + half.T
+    if nvar == 5:
+        out = out + 0.5 * sum(ao[k].T @ (v[4][:, None] * ao[k]) for k in (1, 2, 3))
+    return out
+
+
+def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tensor, nvar: int):
+    """Derivative of ``sum_g v . features`` for each AO shifted along x, y, z.
+
+    Returns ``(3, n, nao)``: entry ``[j, g, m]`` is the change when grid point ``g`` moves
+    along ``j`` relative to basis function ``m``. Summing over ``m`` gives the derivative w.r.t.
+    the grid point; minus the sum over ``g`` and an atom's ``m`` gives that w.r.t. the atom.
+    """
+    psi = [ao2[k] @ density for k in range(4 if nvar > 1 else 1)]
+    out = []
+    for j in range(3):
+        g = 2.0 * v[0][:, None] * ao2[1 + j] * psi[0]
+        if nvar >= 4:
+            for i in range(3):
+                g = g + 2.0 * v[1 + i][:, None] * (ao2[_HESSIAN[i][j]] * psi[0] + ao2[1 + j] * psi[1 + i])
+        if nvar == 5:
+            g = g + v[4][:, None] * sum(ao2[_HESSIAN[i][j]] * psi[1 + i] for i in range(3))
+        out.append(g)
+    return torch.stack(out)
+
+
+class _DensityFeatures(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, density, coords, positions, cache: AOCache, nvar: int):
+        ctx.cache, ctx.nvar = cache, nvar
+        ctx.save_for_backward(density)
+        nspin = density.shape[0]
+        out = torch.empty(nspin, nvar, len(cache.coords), dtype=torch.float64)
+        for index, sl in enumerate(cache.blocks):
+            ao = cache.values(index)
+            for s in range(nspin):
+                out[s, :, sl] = _block_features(ao, density[s], nvar)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_features):
+        (density,) = ctx.saved_tensors
+        cache, nvar = ctx.cache, ctx.nvar
+        grad_density = grad_coords = grad_positions = None
+        if ctx.needs_input_grad[0]:
+            grad_density = _potential(cache, grad_features, nvar)
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            mol = cache.mol
+            grad_coords = torch.zeros(len(cache.coords), 3, dtype=torch.float64)
+            per_ao = torch.zeros(mol.nao_nr(), 3, dtype=torch.float64)
+            dens = density.detach()
+            for index, sl in enumerate(cache.blocks):
+                ao2 = cache.hessian_values(index)
+                for s in range(dens.shape[0]):
+                    disp = _block_displacement(ao2, dens[s], grad_features[s, :, sl].detach(), nvar)
+                    grad_coords[sl] += disp.sum(2).T
+                    per_ao -= disp.sum(1).T
+            grad_positions = torch.zeros(mol.natm, 3, dtype=torch.float64)
+            for atom, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
+                grad_positions[atom] = per_ao[p0:p1].sum(0)
+        return grad_density, grad_coords, grad_positions, None, None
+
+
+def _potential(cache: AOCache, grad_features: torch.Tensor, nvar: int) -> torch.Tensor:
+    """XC-potential-like matrices ``(nspin, nao, nao)`` from feature adjoints (differentiable)."""
+    mats = []
+    for s in range(grad_features.shape[0]):
+        total = 0.0
+        for index, sl in enumerate(cache.blocks):
+            total = total + _block_potential(cache.values(index), grad_features[s, :, sl], nvar)
+        mats.append(total)
+    return torch.stack(mats)
+
+
+def density_features(
+    density: torch.Tensor, coords: torch.Tensor, positions: torch.Tensor, cache: AOCache, nvar: int
+) -> torch.Tensor:
+    """Stacked density features ``(nspin, nvar, ngrid)``.
+
+    Parameters
+    ----------
+    density
+        ``(1, nao, nao)`` total (restricted) or ``(2, nao, nao)`` spin density matrices.
+    coords
+        Grid points ``(ngrid, 3)``; only their gradient is used (values come from ``cache``).
+    positions
+        Nuclear positions ``(natom, 3)``; only their gradient is used.
+    cache
+        AO values at ``coords`` and ``positions``.
+    nvar
+        1 (rho), 4 (rho and its gradient) or 5 (plus tau = 1/2 sum_i |grad phi_i|^2).
+    """
+    return _DensityFeatures.apply(density, coords, positions, cache, nvar)

@@ -1,0 +1,231 @@
+"""The self-consistent field loop: DIIS first, damping and level shift as fallbacks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from ase_nnxc.scf.diis import DIIS
+from ase_nnxc.scf.kohn_sham import EnergyTerms, KohnSham
+
+#: Overlap eigenvalues below this are dropped (canonical orthogonalisation).
+LINEAR_DEPENDENCE = 1e-8
+#: Largest density-matrix element change tolerated between a converged density and its aufbau refill.
+AUFBAU_TOL = 1e-4
+
+
+class SCFNotConverged(RuntimeError):
+    """The SCF did not reach its thresholds; the message gives the last figures."""
+
+    def __init__(self, message: str, last_energy_change: float, last_error: float):
+        super().__init__(message)
+        self.last_energy_change = last_energy_change
+        self.last_error = last_error
+
+
+@dataclass(frozen=True)
+class SCFResult:
+    """A converged Kohn-Sham solution (atomic units)."""
+
+    energy: float
+    """Total energy in Hartree."""
+    terms: EnergyTerms
+    """Energy components."""
+    density: torch.Tensor = field(repr=False)
+    """Density matrices ``(nspin, nao, nao)``: total (restricted) or alpha, beta."""
+    mo_energy: torch.Tensor = field(repr=False)
+    """Orbital energies ``(nspin, nmo)``."""
+    mo_coeff: torch.Tensor = field(repr=False)
+    """Orbital coefficients ``(nspin, nao, nmo)``."""
+    mo_occ: torch.Tensor = field(repr=False)
+    """Occupation numbers ``(nspin, nmo)`` (2/0 restricted, 1/0 unrestricted)."""
+    cycles: int
+    """Fock builds used, fallbacks included."""
+    energy_history: tuple[float, ...] = field(repr=False, default=())
+    """Energy after every cycle."""
+
+    @property
+    def homo_lumo(self) -> tuple[float, float]:
+        """Highest occupied and lowest unoccupied orbital energies (Hartree) over spins."""
+        occupied = self.mo_energy[self.mo_occ > 0]
+        virtual = self.mo_energy[self.mo_occ == 0]
+        return float(occupied.max()), float(virtual.min()) if virtual.numel() else math.inf
+
+    def energy_weighted_density(self) -> torch.Tensor:
+        """``W = sum_i n_i eps_i c_i c_i^T`` summed over spins, ``(nao, nao)``."""
+        weighted = self.mo_coeff * (self.mo_occ * self.mo_energy)[:, None, :]
+        return torch.einsum("smi,sni->mn", weighted, self.mo_coeff)
+
+    def spin_square(self, overlap: torch.Tensor) -> float:
+        """``<S^2>`` of the Kohn-Sham determinant (0 for restricted)."""
+        if self.density.shape[0] == 1:
+            return 0.0
+        occ_a = self.mo_coeff[0][:, self.mo_occ[0] > 0]
+        occ_b = self.mo_coeff[1][:, self.mo_occ[1] > 0]
+        na, nb = occ_a.shape[1], occ_b.shape[1]
+        cross = occ_a.T @ overlap @ occ_b
+        sz = 0.5 * (na - nb)
+        return float(sz * (sz + 1) + nb - (cross**2).sum())
+
+
+def _orthogonaliser(overlap: torch.Tensor) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(overlap)
+    keep = values > LINEAR_DEPENDENCE
+    return vectors[:, keep] / values[keep].sqrt()
+
+
+def _occupations(ks: KohnSham, nmo: int) -> torch.Tensor:
+    occ = torch.zeros(ks.nspin, nmo, dtype=torch.float64)
+    nalpha, nbeta = ks.system.nalpha_nbeta
+    if ks.restricted:
+        occ[0, :nalpha] = 2.0
+    else:
+        occ[0, :nalpha] = 1.0
+        occ[1, :nbeta] = 1.0
+    return occ
+
+
+def _diagonalise(fock: torch.Tensor, x: torch.Tensor):
+    energies, vectors = torch.linalg.eigh(x.T @ fock @ x)
+    return energies, x @ vectors
+
+
+class _Solver:
+    def __init__(self, ks: KohnSham, verbose: bool):
+        self.ks = ks
+        self.overlap = ks.overlap.detach()
+        self.x = _orthogonaliser(self.overlap)
+        self.occ = _occupations(ks, self.x.shape[1])
+        self.verbose = verbose
+        self.cycles = 0
+        self.history: list[float] = []
+
+    def density_from(self, mo_coeff: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("smi,si,sni->smn", mo_coeff, self.occ, mo_coeff)
+
+    def step(self, density):
+        fock, energy, terms = self.ks.fock(density)
+        self.cycles += 1
+        fds = fock @ density @ self.overlap
+        error = self.x.T @ (fds - fds.transpose(-1, -2)) @ self.x
+        return fock, float(energy), terms, error
+
+    def solve(self, density, max_cycle, tol, tol_grad, diis_space, diis_start, damping, level_shift):
+        diis = DIIS(diis_space) if diis_space > 0 else None
+        last_energy = math.inf
+        de = err_norm = math.inf
+        for cycle in range(max_cycle):
+            fock, energy, terms, error = self.step(density)
+            self.history.append(energy)
+            err_norm = float(error.norm())
+            de = energy - last_energy
+            if self.verbose:
+                print(f"  cycle {self.cycles:3d}  E = {energy:.10f}  dE = {de:+.3e}  |[F,D]| = {err_norm:.3e}")
+            if abs(de) < tol and err_norm < tol_grad:
+                # A density can commute with its Fock matrix without filling its lowest
+                # orbitals (a non-aufbau state); only accept it if aufbau reproduces it.
+                refilled = self.density_from(torch.stack([_diagonalise(f, self.x)[1] for f in fock]))
+                if float((refilled - density).abs().max()) < AUFBAU_TOL:
+                    return True, density, fock, energy, terms, de, err_norm
+            last_energy = energy
+            if diis is not None and cycle >= diis_start:
+                fock = diis.update(fock, error)
+            if level_shift > 0:
+                # Raise virtual levels: F + shift * (S - S D S / n_occ_per_orbital).
+                per_orbital = 2.0 if self.ks.restricted else 1.0
+                sds = self.overlap @ density @ self.overlap / per_orbital
+                fock = fock + level_shift * (self.overlap - sds)
+            mo_energy, mo_coeff = zip(*(_diagonalise(f, self.x) for f in fock))
+            new_density = self.density_from(torch.stack(mo_coeff))
+            density = (1 - damping) * new_density + damping * density if damping > 0 else new_density
+        return False, density, fock, energy, terms, de, err_norm
+
+    def finish(self, fock, energy, terms, density) -> SCFResult:
+        # Orbitals, density and W all come from the final Fock matrix, so that the force
+        # Lagrangian sees one consistent set; the energy is that of the density that built it.
+        mo = [_diagonalise(f, self.x) for f in fock]
+        mo_coeff = torch.stack([m[1] for m in mo])
+        return SCFResult(
+            energy=energy,
+            terms=terms,
+            density=self.density_from(mo_coeff),
+            mo_energy=torch.stack([m[0] for m in mo]),
+            mo_coeff=mo_coeff,
+            mo_occ=self.occ,
+            cycles=self.cycles,
+            energy_history=tuple(self.history),
+        )
+
+
+def project_orbitals(ks: KohnSham, previous: SCFResult) -> torch.Tensor:
+    """Density of ``previous``'s occupied orbitals re-orthonormalised in the overlap of ``ks``.
+
+    After a small change of geometry the basis functions have moved, so the old density
+    matrix is no longer idempotent in the new metric; Loewdin-orthonormalising the occupied
+    orbitals first makes a much better warm start (``(nspin, nao, nao)``).
+    """
+    overlap = ks.overlap.detach()
+    mats = []
+    for spin in range(ks.nspin):
+        occupied = previous.mo_occ[spin] > 0
+        coeff = previous.mo_coeff[spin][:, occupied]
+        values, vectors = torch.linalg.eigh(coeff.T @ overlap @ coeff)
+        coeff = coeff @ (vectors / values.sqrt()) @ vectors.T
+        mats.append((coeff * previous.mo_occ[spin][occupied]) @ coeff.T)
+    return torch.stack(mats)
+
+
+def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFResult:
+    """Solve the Kohn-Sham equations of ``ks`` self-consistently.
+
+    Parameters
+    ----------
+    ks
+        The assembled Kohn-Sham problem.
+    guess
+        Starting density matrices ``(nspin, nao, nao)``, or a previous :class:`SCFResult` of the
+        same molecule at a nearby geometry (warm start, see :func:`project_orbitals`); PySCF's
+        initial guess when ``None``. A restricted guess for an unrestricted run is split in halves.
+
+    Raises
+    ------
+    SCFNotConverged
+        When neither the DIIS run nor the damped, level-shifted retry converges.
+    """
+    config = ks.config
+    if guess is None:
+        density = ks.initial_guess()
+    elif isinstance(guess, SCFResult) and guess.mo_coeff.shape[:2] == (ks.nspin, ks.nao):
+        density = project_orbitals(ks, guess)
+    else:
+        if isinstance(guess, SCFResult):
+            guess = guess.density
+        density = torch.as_tensor(guess, dtype=torch.float64).detach()
+        if density.dim() == 2:
+            density = density[None]
+        if density.shape[0] == 1 and ks.nspin == 2:
+            density = torch.cat([0.5 * density, 0.5 * density])
+        elif density.shape[0] == 2 and ks.nspin == 1:
+            density = density.sum(0, keepdim=True)
+        if density.shape != (ks.nspin, ks.nao, ks.nao):
+            raise ValueError(f"Guess density has shape {tuple(density.shape)}, expected {(ks.nspin, ks.nao, ks.nao)}.")
+    solver = _Solver(ks, config.verbose)
+    attempts = [(config.damping, config.level_shift)]
+    if config.fallback:
+        attempts.append((max(config.damping, 0.3), max(config.level_shift, 0.25)))
+    for damping, level_shift in attempts:
+        converged, density, fock, energy, terms, de, err = solver.solve(
+            density, config.max_cycle, config.conv_tol, config.gradient_tolerance,
+            config.diis_space, config.diis_start_cycle, damping, level_shift,
+        )
+        if converged:
+            return solver.finish(fock, energy, terms, density)
+    raise SCFNotConverged(
+        f"SCF did not converge for {''.join(ks.system.symbols)} with {ks.functional.name} after "
+        f"{solver.cycles} cycles: last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
+        f"last commutator norm {err:.3e} (tolerance {config.gradient_tolerance:.1e}).",
+        de,
+        err,
+    )

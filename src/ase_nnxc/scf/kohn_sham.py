@@ -1,0 +1,167 @@
+"""Kohn-Sham energy assembly: one differentiable function of density matrices and nuclei.
+
+    E = Tr(D h) + 1/2 Tr(D J[D]) - 1/2 sum_s Tr(D_s K[D_s]) + E_xc[rho_D] + E_nuc
+
+:class:`KohnSham` evaluates it with torch, so that
+
+* the Fock matrix is its gradient w.r.t. the density matrices (used every SCF cycle),
+* the nuclear gradient at fixed ``D`` and energy-weighted ``W`` (minus ``Tr(W S)``) is the
+  exact force, grid response included (:mod:`ase_nnxc.scf.gradients`),
+* gradients w.r.t. functional parameters at fixed ``D`` give energy-loss training gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ase_nnxc.grid.becke import MolecularGrid
+from ase_nnxc.grid.density import NVAR, AOCache, density_features
+from ase_nnxc.integrals import (
+    JKEngine,
+    dipole_integrals,
+    kinetic,
+    nuclear_attraction,
+    nuclear_repulsion,
+    overlap,
+    two_electron_energy,
+)
+from ase_nnxc.scf.config import SCFConfig
+from ase_nnxc.system import MolecularSystem
+from ase_nnxc.xc.base import XCFunctional
+from ase_nnxc.xc.features import FeatureMap
+
+
+@dataclass(frozen=True)
+class EnergyTerms:
+    """Kohn-Sham energy components in Hartree (floats)."""
+
+    one_electron: float
+    """``Tr(D h)``: kinetic plus electron-nuclear attraction."""
+    coulomb_exchange: float
+    """Hartree energy minus exact exchange."""
+    xc: float
+    """Semi-local (or neural) exchange-correlation energy on the grid."""
+    nuclear: float
+    """Nuclear repulsion."""
+
+    @property
+    def total(self) -> float:
+        """Sum of all terms."""
+        return self.one_electron + self.coulomb_exchange + self.xc + self.nuclear
+
+
+class KohnSham:
+    """Everything fixed by the molecule, basis, grid and functional.
+
+    Parameters
+    ----------
+    system
+        The molecule.
+    functional
+        An :class:`~ase_nnxc.xc.base.XCFunctional` (libxc, neural, plugin).
+    config
+        SCF and grid settings (``grid_level``, ``jk_mode``, ``max_memory_mb`` are used here).
+    restricted
+        Closed-shell RKS (one total density matrix) or UKS (alpha and beta).
+        Defaults to RKS when ``system.spin == 0``.
+    """
+
+    def __init__(
+        self,
+        system: MolecularSystem,
+        functional: XCFunctional,
+        config: SCFConfig | None = None,
+        restricted: bool | None = None,
+    ):
+        self.system = system
+        self.functional = functional
+        self.config = config or SCFConfig()
+        self.restricted = system.spin == 0 if restricted is None else bool(restricted)
+        if self.restricted and system.spin != 0:
+            raise ValueError(f"Restricted Kohn-Sham needs a closed shell, but spin is {system.spin}.")
+        self.mol = system.to_mole()
+        self.positions = system.positions_tensor()
+        self.charges = torch.tensor(self.mol.atom_charges(), dtype=torch.float64)
+        self.overlap = overlap(self.mol, self.positions)
+        self.core_hamiltonian = kinetic(self.mol, self.positions) + nuclear_attraction(self.mol, self.positions)
+        self.jk = JKEngine(self.mol, self.config.jk_mode, self.config.max_memory_mb)
+        self.grid = MolecularGrid(self.mol, self.config.grid_level)
+        self.nvar = NVAR[functional.family]
+        self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, self.config.max_memory_mb / 2)
+        self.exchange_terms = functional.exchange_terms()
+
+    @property
+    def nao(self) -> int:
+        """Number of basis functions."""
+        return self.mol.nao_nr()
+
+    @property
+    def nspin(self) -> int:
+        """1 (restricted, total density) or 2 (alpha, beta)."""
+        return 1 if self.restricted else 2
+
+    def xc_energy(self, density: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``E_xc = sum_g w_g e(features_g)``; differentiable in ``density``, ``positions`` and the functional."""
+        if positions is None:
+            coords, weights = torch.from_numpy(self.grid.coords), torch.from_numpy(self.grid.weights)
+            positions = self.positions
+        else:
+            coords, weights = self.grid.coords_tensor(positions), self.grid.weights_tensor(positions)
+        features = density_features(density, coords, positions, self.ao_cache, self.nvar)
+        energy_density = self.functional(FeatureMap(features))
+        if energy_density.shape != (self.grid.size,):
+            raise ValueError(
+                f"Functional {self.functional.name!r} returned shape {tuple(energy_density.shape)}, "
+                f"expected ({self.grid.size},)."
+            )
+        return (weights * energy_density).sum()
+
+    def energy(self, density: torch.Tensor, positions: torch.Tensor | None = None):
+        """Total energy and its terms for spin density matrices ``(nspin, nao, nao)``.
+
+        With ``positions`` given (Bohr, ``(natom, 3)``, equal to the system's), every term is
+        differentiable in them; otherwise cached matrices are used.
+
+        Returns
+        -------
+        (torch.Tensor, dict[str, torch.Tensor])
+            Scalar total energy and the terms ``one_electron``, ``coulomb_exchange``,
+            ``xc``, ``nuclear``.
+        """
+        if positions is None:
+            hcore, pos = self.core_hamiltonian, self.positions
+        else:
+            hcore = kinetic(self.mol, positions) + nuclear_attraction(self.mol, positions)
+            pos = positions
+        total_density = density.sum(0)
+        terms = {
+            "one_electron": (total_density * hcore).sum(),
+            "coulomb_exchange": two_electron_energy(self.jk, pos, density, self.exchange_terms),
+            "xc": self.xc_energy(density, positions),
+            "nuclear": nuclear_repulsion(self.charges, pos),
+        }
+        return sum(terms.values()), terms
+
+    def fock(self, density: torch.Tensor):
+        """Fock matrices ``dE/dD`` ``(nspin, nao, nao)``, the energy and its terms at ``density``."""
+        with torch.enable_grad():
+            dens = density.detach().requires_grad_(True)
+            energy, terms = self.energy(dens)
+            (fock,) = torch.autograd.grad(energy, dens)
+        fock = 0.5 * (fock + fock.transpose(-1, -2))
+        return fock, energy.detach(), EnergyTerms(**{k: float(v.detach()) for k, v in terms.items()})
+
+    def dipole(self, density: torch.Tensor) -> torch.Tensor:
+        """Dipole moment about the origin in atomic units (e*Bohr), ``(3,)``."""
+        electronic = torch.einsum("xmn,mn->x", dipole_integrals(self.mol), density.sum(0))
+        return (self.charges[:, None] * self.positions).sum(0) - electronic
+
+    def initial_guess(self) -> torch.Tensor:
+        """PySCF's initial density ``(nspin, nao, nao)`` for :attr:`SCFConfig.init_guess`."""
+        from pyscf import scf
+
+        method = scf.RHF(self.mol) if self.restricted else scf.UHF(self.mol)
+        guess = method.get_init_guess(self.mol, self.config.init_guess)
+        return torch.as_tensor(guess, dtype=torch.float64).reshape(self.nspin, self.nao, self.nao)

@@ -1,0 +1,73 @@
+"""The ASE calculator: units, warm starts and ASE error classes."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.build import molecule
+from ase.calculators.calculator import CalculatorSetupError, InputError, SCFError
+from pyscf import dft
+
+from ase_nnxc import NNXC
+from ase_nnxc.system import MolecularSystem
+from ase_nnxc.units import BOHR_TO_ANGSTROM, EBOHR_TO_DEBYE, HARTREE_TO_EV
+
+
+@pytest.fixture(scope="module")
+def water():
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(xc="pbe", basis="def2-svp")
+    return atoms
+
+
+def test_energy_forces_and_dipole_in_ase_units(water):
+    energy = water.get_potential_energy()
+    forces = water.get_forces()
+    dipole = water.get_dipole_moment()
+    mf = dft.RKS(MolecularSystem.from_atoms(water).to_mole())
+    mf.xc = "pbe"
+    mf.conv_tol = 1e-10
+    mf.kernel()
+    grad = mf.nuc_grad_method()
+    grad.grid_response = True
+    assert energy == pytest.approx(mf.e_tot * HARTREE_TO_EV, abs=1e-5)
+    assert np.abs(forces + grad.kernel() * HARTREE_TO_EV / BOHR_TO_ANGSTROM).max() < 5e-4
+    reference_debye = mf.dip_moment(unit="Debye", verbose=0)
+    assert np.abs(dipole / BOHR_TO_ANGSTROM * EBOHR_TO_DEBYE - reference_debye).max() < 1e-4
+
+
+def test_warm_start_needs_fewer_cycles(water):
+    water.get_potential_energy()
+    cold = water.calc.scf_cycles
+    water.positions[0, 2] += 0.01
+    water.get_potential_energy()
+    assert water.calc.scf_cycles < cold
+
+
+def test_unknown_parameter_is_an_input_error():
+    with pytest.raises(InputError, match="Unknown NNXC parameter.*functional"):
+        NNXC(functional="pbe")
+
+
+@pytest.mark.parametrize(
+    ("atoms", "params", "error", "match"),
+    [
+        (molecule("H2O"), {"xc": "pbee"}, InputError, "pbee"),
+        (molecule("H2O"), {"spin": 1}, InputError, "inconsistent with spin"),
+        (Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.05)]), {}, InputError, "Angstrom apart"),
+        (Atoms(), {}, InputError, "empty"),
+        (molecule("H2O", vacuum=3.0, pbc=True), {}, CalculatorSetupError, "periodic"),
+        (Atoms("Br", positions=[(0, 0, 0)]), {"basis": "6-31g", "spin": 1}, InputError, "Br"),
+        (molecule("H2O"), {"grid_level": 12}, InputError, "grid_level"),
+    ],
+)
+def test_bad_input_raises_ase_errors(atoms, params, error, match):
+    atoms.calc = NNXC(**params)
+    with pytest.raises(error, match=match):
+        atoms.get_potential_energy()
+
+
+def test_unconverged_scf_is_an_scf_error():
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(xc="pbe", max_cycle=2, fallback=False)
+    with pytest.raises(SCFError, match="did not converge.*last energy change"):
+        atoms.get_potential_energy()
