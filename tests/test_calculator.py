@@ -35,12 +35,38 @@ def test_energy_forces_and_dipole_in_ase_units(water):
     assert np.abs(dipole / BOHR_TO_ANGSTROM * EBOHR_TO_DEBYE - reference_debye).max() < 1e-4
 
 
-def test_warm_start_needs_fewer_cycles(water):
-    water.get_potential_energy()
-    cold = water.calc.scf_cycles
-    water.positions[0, 2] += 0.01
-    water.get_potential_energy()
-    assert water.calc.scf_cycles < cold
+def test_warm_start_needs_fewer_cycles():
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(xc="pbe", basis="def2-svp", grid_level=1)
+    atoms.get_potential_energy()
+    cold = atoms.calc.scf_cycles
+    atoms.positions[0, 2] += 0.01
+    atoms.get_potential_energy()
+    assert atoms.calc.scf_cycles < cold
+
+
+def test_forces_after_energy_reuse_the_density():
+    atoms = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)])
+    atoms.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1)
+    atoms.get_potential_energy()
+    scf = atoms.calc.scf_result
+    forces = atoms.get_forces()
+    assert atoms.calc.scf_result is scf
+    fresh = atoms.copy()
+    fresh.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1)
+    assert np.abs(fresh.get_forces() - forces).max() < 1e-6
+
+
+def test_changing_a_parameter_discards_results():
+    atoms = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)])
+    atoms.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1)
+    pbe = atoms.get_potential_energy()
+    atoms.calc.set(xc="lda,vwn")
+    lda = atoms.get_potential_energy()
+    reference = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)])
+    reference.calc = NNXC(xc="lda,vwn", basis="sto-3g", grid_level=1)
+    assert lda == pytest.approx(reference.get_potential_energy(), abs=1e-6)
+    assert abs(lda - pbe) > 0.1
 
 
 def test_unknown_parameter_is_an_input_error():
@@ -61,8 +87,37 @@ def test_unknown_parameter_is_an_input_error():
     ],
 )
 def test_bad_input_raises_ase_errors(atoms, params, error, match):
-    atoms.calc = NNXC(**params)
+    # Bad parameter values fail when given, bad atoms at the first calculation.
     with pytest.raises(error, match=match):
+        atoms.calc = NNXC(**params)
+        atoms.get_potential_energy()
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"conv_tol": -1e-9}, "conv_tol.*-1e-09"),
+        ({"max_cycle": 0}, "max_cycle.*0"),
+        ({"damping": 1.5}, "damping.*1.5"),
+        ({"level_shift": -0.1}, "level_shift.*-0.1"),
+        ({"init_guess": "sad"}, "init_guess.*sad"),
+        ({"charge": 0.5}, "charge.*0.5"),
+        ({"spin": 1.5}, "spin.*1.5"),
+        ({"xc": 42}, "42"),
+    ],
+)
+def test_bad_parameter_values_are_input_errors_when_given(params, match):
+    with pytest.raises(InputError, match=match):
+        NNXC(**params)
+    calc = NNXC()
+    with pytest.raises(InputError, match=match):
+        calc.set(**params)
+
+
+def test_unknown_basis_is_an_input_error():
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(basis="no-such-basis")
+    with pytest.raises(InputError, match="no-such-basis"):
         atoms.get_potential_energy()
 
 

@@ -55,7 +55,40 @@ class NNXC(Calculator):
     init_guess : str, default ``"minao"``
         PySCF initial guess used when there is no previous density.
     verbose : bool, default False
-        Print SCF cycles.
+        Print one line per SCF cycle.
+    atoms : ase.Atoms, optional
+        Atoms to attach the calculator to (ASE's usual keyword).
+    label, directory : str, optional
+        Accepted for compatibility with ASE; nothing is written to disk.
+
+    Attributes
+    ----------
+    results : dict
+        ``energy`` and ``free_energy`` (eV; equal, as there is no smearing), ``forces``
+        (eV/Angstrom, ``(natom, 3)``) and ``dipole`` (e*Angstrom about the origin, ``(3,)``).
+    scf_cycles : int
+        Fock builds of the SCF behind the current results (fewer after a warm start).
+
+    Raises
+    ------
+    ase.calculators.calculator.InputError
+        Unknown keyword, a bad parameter value (raised as soon as it is given), or atoms the
+        settings cannot describe (element missing from the basis, spin inconsistent with the
+        electron count, overlapping nuclei, no atoms). The message names the bad value.
+    ase.calculators.calculator.CalculatorSetupError
+        Periodic atoms.
+    ase.calculators.calculator.SCFError
+        The SCF did not converge, fallbacks included; the message gives the last energy change
+        and commutator norm.
+    ase.calculators.calculator.CalculationFailed
+        Any other numerical failure.
+
+    Notes
+    -----
+    When only the positions change, the previous orbitals are the next SCF guess (warm start);
+    any other change of the atoms or of a parameter starts from ``init_guess``. Asking for
+    forces after the energy of the same geometry reuses the converged density.
+
     """
 
     implemented_properties = ["energy", "free_energy", "forces", "dipole"]
@@ -81,12 +114,12 @@ class NNXC(Calculator):
             raise InputError(
                 f"Unknown NNXC parameter(s): {', '.join(unknown)}. Known: {', '.join(self.default_parameters)}."
             )
-        super().__init__(**kwargs)
         self._functional = None
         self._ks = None
         self._scf = None
-        #: SCF cycles used by the last calculation (warm starts need fewer).
         self.scf_cycles = 0
+        super().__init__(**kwargs)
+        self._check_parameters()
 
     def set(self, **kwargs):
         unknown = sorted(set(kwargs) - set(self.default_parameters))
@@ -94,11 +127,47 @@ class NNXC(Calculator):
             raise InputError(f"Unknown NNXC parameter(s): {', '.join(unknown)}.")
         changed = super().set(**kwargs)
         if changed:
+            # ASE's base class keeps results after set(); a new parameter must not return
+            # the old numbers, nor warm-start from a density of another functional or basis.
+            self.reset()
             self._functional = self._ks = self._scf = None
+            self._check_parameters()
         return changed
 
+    def _scf_config(self):
+        from ase_nnxc.scf import SCFConfig
+
+        p = self.parameters
+        return SCFConfig(
+            conv_tol=p.conv_tol,
+            max_cycle=p.max_cycle,
+            grid_level=p.grid_level,
+            jk_mode="density_fit" if p.density_fit else "auto",
+            damping=p.damping,
+            level_shift=p.level_shift,
+            fallback=p.fallback,
+            init_guess=p.init_guess,
+            verbose=p.verbose,
+        )
+
+    def _check_parameters(self) -> None:
+        """Reject bad values when they are given rather than at the first calculation."""
+        from ase_nnxc.xc import get_functional
+
+        p = self.parameters
+        try:
+            for name in ("charge", "spin"):
+                value = p[name]
+                if value is not None and (isinstance(value, bool) or not float(value).is_integer()):
+                    raise ValueError(f"{name} must be an integer or None, got {value!r}.")
+            self._scf_config()
+            if self._functional is None:
+                self._functional = get_functional(p.xc)
+        except (ValueError, TypeError, KeyError) as err:
+            raise InputError(str(err)) from err
+
     def _setup(self, atoms):
-        from ase_nnxc.scf import KohnSham, SCFConfig
+        from ase_nnxc.scf import KohnSham
         from ase_nnxc.system import MolecularSystem
         from ase_nnxc.xc import get_functional
 
@@ -111,18 +180,7 @@ class NNXC(Calculator):
             if self._functional is None:
                 self._functional = get_functional(p.xc)
             system = MolecularSystem.from_atoms(atoms, basis=p.basis, charge=p.charge, spin=p.spin)
-            config = SCFConfig(
-                conv_tol=p.conv_tol,
-                max_cycle=p.max_cycle,
-                grid_level=p.grid_level,
-                jk_mode="density_fit" if p.density_fit else "auto",
-                damping=p.damping,
-                level_shift=p.level_shift,
-                fallback=p.fallback,
-                init_guess=p.init_guess,
-                verbose=p.verbose,
-            )
-            return KohnSham(system, self._functional, config)
+            return KohnSham(system, self._functional, self._scf_config())
         except (ValueError, TypeError, KeyError) as err:
             raise InputError(str(err)) from err
 
@@ -131,16 +189,21 @@ class NNXC(Calculator):
         super().calculate(atoms, properties, system_changes)
         from ase_nnxc.scf import SCFNotConverged, nuclear_gradient, run_scf
 
-        only_moved = self._scf is not None and set(system_changes) <= {"positions"}
-        guess = self._scf if only_moved else None
-        ks = self._setup(self.atoms)
-        try:
-            scf = run_scf(ks, guess)
-        except SCFNotConverged as err:
-            raise SCFError(str(err)) from err
-        except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
-            raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
-        self._ks, self._scf, self.scf_cycles = ks, scf, scf.cycles
+        if not system_changes and self._scf is not None and self._ks is not None:
+            # Same atoms, same parameters, another property (forces after the energy):
+            # the converged density is still the solution.
+            ks, scf = self._ks, self._scf
+        else:
+            only_moved = self._scf is not None and set(system_changes) <= {"positions"}
+            guess = self._scf if only_moved else None
+            ks = self._setup(self.atoms)
+            try:
+                scf = run_scf(ks, guess)
+            except SCFNotConverged as err:
+                raise SCFError(str(err)) from err
+            except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
+                raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
+            self._ks, self._scf, self.scf_cycles = ks, scf, scf.cycles
         energy = scf.energy * HARTREE_TO_EV
         self.results["energy"] = energy
         self.results["free_energy"] = energy
