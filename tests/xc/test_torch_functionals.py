@@ -26,10 +26,11 @@ def random_features(nspin, nvar, npoint=4000, seed=0):
     """Densities over eight decades, polarisation up to 0.95, reduced gradients 0 to 3."""
     rng = np.random.default_rng(seed)
     total = 10 ** rng.uniform(-6, 2, npoint)
-    # |zeta| <= 0.95: libxc forms 1 - zeta from zeta and loses digits near full polarisation.
-    zeta = rng.uniform(-0.95, 0.95, npoint) if nspin == 2 else np.zeros(npoint)
-    rho = total * (1 + zeta) / 2 if nspin == 2 else total
-    rho = np.stack([total * (1 + zeta) / 2, total * (1 - zeta) / 2]) if nspin == 2 else rho[None]
+    rho = total[None]
+    if nspin == 2:
+        # |zeta| <= 0.95: libxc forms 1 - zeta from zeta and loses digits near full polarisation.
+        zeta = rng.uniform(-0.95, 0.95, npoint)
+        rho = np.stack([total * (1 + zeta) / 2, total * (1 - zeta) / 2])
     if nvar == 1:
         return rho[:, None]
     # reduced gradient of the (doubled, for spin channels) density: s = |grad n| / (2 k_F n)

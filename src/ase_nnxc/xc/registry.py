@@ -1,11 +1,91 @@
-"""Turn what a user typed (a name, a checkpoint path, an object) into a functional."""
+"""Turn what a user typed (a name, a checkpoint path, an object) into a functional.
+
+Functionals built by a plugin's factory are checked where they are built (type, family) and
+every time they are evaluated (shape and finiteness of the energy density), so a broken
+plugin fails with a message naming it rather than deep inside the SCF.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ase_nnxc.xc.base import XCFunctional
+import torch
+
+from ase_nnxc.xc.base import FAMILIES, XCFunctional
+from ase_nnxc.xc.features import FeatureMap
 from ase_nnxc.xc.libxc import LibXCFunctional
+
+
+class OutputCheck:
+    """Forward hook: the energy density must be finite with shape ``(ngrid,)``.
+
+    Parameters
+    ----------
+    plugin
+        The plugin that registered the functional (named in the error).
+    name
+        The registered name.
+
+    """
+
+    def __init__(self, plugin: str, name: str):
+        self.plugin = plugin
+        self.name = name
+
+    def __call__(self, module, inputs, output) -> None:
+        from ase_nnxc.plugins.manager import PluginError
+
+        features = inputs[0] if inputs else None
+        expected = (features.ngrid,) if isinstance(features, FeatureMap) else None
+        shape = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        if not isinstance(output, torch.Tensor) or (expected is not None and shape != expected):
+            raise PluginError(
+                f"plugin {self.plugin!r}: functional {self.name!r} returned an energy density of shape "
+                f"{shape}, expected {expected}"
+            )
+        bad = int((~torch.isfinite(output.detach())).sum())
+        if bad:
+            raise PluginError(
+                f"plugin {self.plugin!r}: functional {self.name!r} returned {bad} non-finite (NaN or inf) "
+                f"energy densities out of {output.numel()}"
+            )
+
+
+def checked(functional, plugin: str, name: str) -> XCFunctional:
+    """Validate what a plugin factory built and guard its output from now on.
+
+    Parameters
+    ----------
+    functional
+        The object the factory returned.
+    plugin, name
+        Who registered it and under which name (both appear in every error).
+
+    Returns
+    -------
+    XCFunctional
+        ``functional`` itself, with an :class:`OutputCheck` forward hook attached: calling it
+        (as the Kohn-Sham code and the trainer do) raises ``PluginError`` on NaN, infinity or
+        a wrong shape.
+
+    Raises
+    ------
+    ase_nnxc.plugins.manager.PluginError
+        ``functional`` is not an :class:`XCFunctional` or its ``family`` is unknown.
+
+    """
+    from ase_nnxc.plugins.manager import PluginError
+
+    if not isinstance(functional, XCFunctional):
+        raise PluginError(
+            f"plugin {plugin!r}: functional {name!r} factory returned {type(functional).__name__}, not an XCFunctional"
+        )
+    if functional.family not in FAMILIES:
+        raise PluginError(
+            f"plugin {plugin!r}: functional {name!r} has family {functional.family!r}, not one of {FAMILIES}"
+        )
+    functional.register_forward_hook(OutputCheck(plugin, name))
+    return functional
 
 
 def get_functional(spec) -> XCFunctional:
@@ -19,6 +99,9 @@ def get_functional(spec) -> XCFunctional:
     ------
     ValueError
         When nothing matches; the message names the input.
+    ase_nnxc.plugins.manager.PluginError
+        When a registered factory fails or builds something that is not a functional.
+
     """
     if isinstance(spec, XCFunctional):
         return spec
@@ -28,13 +111,13 @@ def get_functional(spec) -> XCFunctional:
 
     registered = manager.base_functionals().get(spec.lower())
     if registered is not None:
-        functional = registered.factory()
-        if not isinstance(functional, XCFunctional):
+        try:
+            functional = registered.factory()
+        except Exception as err:
             raise manager.PluginError(
-                f"plugin {registered.plugin!r}: functional {spec!r} factory returned "
-                f"{type(functional).__name__}, not an XCFunctional"
-            )
-        return functional
+                f"plugin {registered.plugin!r}: functional {spec!r} could not be built: {type(err).__name__}: {err}"
+            ) from err
+        return checked(functional, registered.plugin, registered.name)
     path = Path(spec).expanduser()
     if path.suffix in (".pt", ".pth") or path.is_file():
         from ase_nnxc.train.checkpoint import load_functional
