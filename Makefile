@@ -13,6 +13,7 @@ install:
 
 install-test: install
 	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e plugins/nnxc-b88
 
 demo: install
 	$(PYTHON) examples/optimize_geometry.py
@@ -24,7 +25,7 @@ test-slow: install-test
 	$(PYTHON) -m pytest -q -m slow
 
 lint: install-test
-	$(PYTHON) -m ruff check src tests
+	$(PYTHON) -m ruff check src tests plugins
 
 bench: install
 	$(PYTHON) benchmarks/speed_vs_pyscf.py
