@@ -22,8 +22,12 @@ import torch
 
 #: Number of features per spin channel for each functional family.
 NVAR = {"lda": 1, "gga": 4, "mgga": 5}
-#: Component of PySCF's second-derivative AO array holding d_i d_j phi.
-_HESSIAN = ((4, 5, 6), (5, 7, 8), (6, 8, 9))
+#: Components of PySCF's second-derivative AO array holding d_i d_j phi, row-major in (i, j).
+_HESSIAN_INDEX = [4, 5, 6, 5, 7, 8, 6, 8, 9]
+#: rho is sum_m phi_m psi_m; each gradient component carries a factor 2 (both AOs move).
+_GRAD_SCALE = torch.tensor([1.0, 2.0, 2.0, 2.0], dtype=torch.float64)[:, None]
+#: ``V = A + A^T`` counts the rho term twice, so it enters A with weight 1/2.
+_HALF_RHO = torch.tensor([0.5, 1.0, 1.0, 1.0], dtype=torch.float64)[:, None]
 #: Grid points per block.
 BLOCK = 4096
 
@@ -70,44 +74,51 @@ class AOCache:
 def _block_features(ao: torch.Tensor, density: torch.Tensor, nvar: int) -> torch.Tensor:
     """Features ``(nvar, n)`` of one spin channel on one block."""
     psi = ao[0] @ density  # (n, nao): sum_n D_mn phi_n
-    out = [(psi * ao[0]).sum(1)]
-    if nvar >= 4:
-        out += [2.0 * (psi * ao[k]).sum(1) for k in (1, 2, 3)]
-    if nvar == 5:
-        out.append(0.5 * sum(((ao[k] @ density) * ao[k]).sum(1) for k in (1, 2, 3)))
-    return torch.stack(out)
+    if nvar == 1:
+        return torch.einsum("gm,gm->g", psi, ao[0])[None]
+    rho_grad = torch.einsum("kgm,gm->kg", ao[:4], psi) * _GRAD_SCALE
+    if nvar == 4:
+        return rho_grad
+    tau = 0.5 * torch.einsum("kgm,kgm->g", ao[1:4] @ density, ao[1:4])
+    return torch.cat([rho_grad, tau[None]])
 
 
 def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tensor:
     """``V_mn = sum_g v . dfeatures/dD_mn`` on one block; ``v`` is ``(nvar, n)``."""
-    weighted = 0.5 * v[0][:, None] * ao[0]
-    if nvar >= 4:
-        weighted = weighted + sum(v[k][:, None] * ao[k] for k in (1, 2, 3))
+    if nvar == 1:
+        weighted = 0.5 * v[0][:, None] * ao[0]
+    else:
+        weighted = torch.einsum("kg,kgm->gm", v[:4] * _HALF_RHO, ao[:4])
     half = ao[0].T @ weighted
     out = half + half.T
     if nvar == 5:
-        out = out + 0.5 * sum(ao[k].T @ (v[4][:, None] * ao[k]) for k in (1, 2, 3))
+        grads = ao[1:4].reshape(-1, ao.shape[-1])
+        out = out + (0.5 * v[4].repeat(3)[:, None] * grads).T @ grads
     return out
 
 
 def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tensor, nvar: int):
-    """Derivative of ``sum_g v . features`` for each AO shifted along x, y, z.
+    """Derivative of ``sum_g v . features`` when AOs and grid points move apart.
 
-    Returns ``(3, n, nao)``: entry ``[j, g, m]`` is the change when grid point ``g`` moves
-    along ``j`` relative to basis function ``m``. Summing over ``m`` gives the derivative w.r.t.
-    the grid point; minus the sum over ``g`` and an atom's ``m`` gives that w.r.t. the atom.
+    With ``psi_k = d_k phi @ D`` the change of the features when basis function ``m`` is
+    shifted along ``j`` relative to the grid point is ``d_j phi_m A_m + sum_i d_i d_j phi_m B_im``,
+    ``A = 2 v_rho psi + 2 sum_i v_i psi_i`` and ``B_i = 2 v_i psi + v_tau psi_i``. Returns
+    ``(grad_points (n, 3), per_ao (nao, 3))``: the derivative w.r.t. each grid point (sum over
+    AOs) and, summed over points, the part carried by each AO (minus the derivative w.r.t.
+    the AO's centre).
     """
-    psi = [ao2[k] @ density for k in range(4 if nvar > 1 else 1)]
-    out = []
-    for j in range(3):
-        g = 2.0 * v[0][:, None] * ao2[1 + j] * psi[0]
-        if nvar >= 4:
-            for i in range(3):
-                g = g + 2.0 * v[1 + i][:, None] * (ao2[_HESSIAN[i][j]] * psi[0] + ao2[1 + j] * psi[1 + i])
-        if nvar == 5:
-            g = g + v[4][:, None] * sum(ao2[_HESSIAN[i][j]] * psi[1 + i] for i in range(3))
-        out.append(g)
-    return torch.stack(out)
+    if nvar == 1:
+        a = 2.0 * v[0][:, None] * (ao2[0] @ density)
+        return torch.einsum("jgm,gm->gj", ao2[1:4], a), torch.einsum("jgm,gm->mj", ao2[1:4], a)
+    psi = ao2[:4] @ density
+    a = torch.einsum("kg,kgm->gm", 2.0 * v[:4], psi)
+    b = 2.0 * v[1:4, :, None] * psi[0]
+    if nvar == 5:
+        b = b + v[4][None, :, None] * psi[1:4]
+    hessian = ao2[_HESSIAN_INDEX].reshape(3, 3, *ao2.shape[1:])
+    grad_points = torch.einsum("jgm,gm->gj", ao2[1:4], a) + torch.einsum("ijgm,igm->gj", hessian, b)
+    per_ao = torch.einsum("jgm,gm->mj", ao2[1:4], a) + torch.einsum("ijgm,igm->mj", hessian, b)
+    return grad_points, per_ao
 
 
 class _DensityFeatures(torch.autograd.Function):
@@ -138,9 +149,9 @@ class _DensityFeatures(torch.autograd.Function):
             for index, sl in enumerate(cache.blocks):
                 ao2 = cache.hessian_values(index)
                 for s in range(dens.shape[0]):
-                    disp = _block_displacement(ao2, dens[s], grad_features[s, :, sl].detach(), nvar)
-                    grad_coords[sl] += disp.sum(2).T
-                    per_ao -= disp.sum(1).T
+                    points, ao_part = _block_displacement(ao2, dens[s], grad_features[s, :, sl].detach(), nvar)
+                    grad_coords[sl] += points
+                    per_ao -= ao_part
             grad_positions = torch.zeros(mol.natm, 3, dtype=torch.float64)
             for atom, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
                 grad_positions[atom] = per_ao[p0:p1].sum(0)

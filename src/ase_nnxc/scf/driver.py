@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ase_nnxc.scf.diis import DIIS
@@ -70,8 +71,14 @@ class SCFResult:
         return float(sz * (sz + 1) + nb - (cross**2).sum())
 
 
+def _eigh(matrix: torch.Tensor):
+    # LAPACK through NumPy: torch's threaded eigh is far slower for these small matrices.
+    values, vectors = np.linalg.eigh(matrix.detach().numpy())
+    return torch.from_numpy(values), torch.from_numpy(vectors)
+
+
 def _orthogonaliser(overlap: torch.Tensor) -> torch.Tensor:
-    values, vectors = torch.linalg.eigh(overlap)
+    values, vectors = _eigh(overlap)
     keep = values > LINEAR_DEPENDENCE
     return vectors[:, keep] / values[keep].sqrt()
 
@@ -88,7 +95,7 @@ def _occupations(ks: KohnSham, nmo: int) -> torch.Tensor:
 
 
 def _diagonalise(fock: torch.Tensor, x: torch.Tensor):
-    energies, vectors = torch.linalg.eigh(x.T @ fock @ x)
+    energies, vectors = _eigh(x.T @ fock @ x)
     return energies, x @ vectors
 
 
@@ -171,7 +178,7 @@ def project_orbitals(ks: KohnSham, previous: SCFResult) -> torch.Tensor:
     for spin in range(ks.nspin):
         occupied = previous.mo_occ[spin] > 0
         coeff = previous.mo_coeff[spin][:, occupied]
-        values, vectors = torch.linalg.eigh(coeff.T @ overlap @ coeff)
+        values, vectors = _eigh(coeff.T @ overlap @ coeff)
         coeff = coeff @ (vectors / values.sqrt()) @ vectors.T
         mats.append((coeff * previous.mo_occ[spin][occupied]) @ coeff.T)
     return torch.stack(mats)
