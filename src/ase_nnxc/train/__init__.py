@@ -1,0 +1,1 @@
+"""Training neural XC functionals: datasets, losses, the trainer and checkpoints."""

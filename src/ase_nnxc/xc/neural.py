@@ -1,0 +1,230 @@
+"""Neural exchange-correlation models and the hybrid of a base functional with one.
+
+Each model predicts an enhancement factor ``F`` over the exchange energy density of the
+uniform electron gas, ``e = rho * eps_x^unif(rho) * F(features)``, so its output carries the
+right scale and vanishes with the density. Options build in physical constraints:
+
+* ``uniform_gas=True``: the correction vanishes for the uniform gas
+  (``F(n, zeta, s=0, alpha=1) = 0``), by subtracting the network at those inputs;
+* ``spin_scaling=True``: exact exchange spin scaling ``E[n_a, n_b] = (E[2 n_a] + E[2 n_b]) / 2``,
+  by evaluating a spin-unpolarised network on each doubled spin density.
+
+:class:`HybridXC` is ``a * model + b * base`` with trainable ``a`` (0 at start) and ``b``
+(1 at start), so training starts exactly at the base functional (DeepChem's ``HybridXC``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ase_nnxc.integrals.two_electron import ExchangeTerm
+from ase_nnxc.plugins import hookimpl
+from ase_nnxc.xc.base import XCFunctional
+from ase_nnxc.xc.features import DENSITY_FLOOR, Feature, FeatureMap, reduced_gradient, spin_polarisation
+
+#: ``eps_x^unif = -C_X rho^(1/3)`` for a spin-unpolarised gas.
+C_X = 0.75 * (3.0 / math.pi) ** (1.0 / 3.0)
+#: ``tau_unif = C_F rho^(5/3)``.
+C_F = 0.3 * (3.0 * math.pi**2) ** (2.0 / 3.0)
+
+
+def _mlp(n_in: int, hidden: tuple[int, ...], activation: str) -> torch.nn.Sequential:
+    act = {"softplus": torch.nn.Softplus, "tanh": torch.nn.Tanh, "silu": torch.nn.SiLU, "gelu": torch.nn.GELU}
+    if activation not in act:
+        raise ValueError(f"Unknown activation {activation!r}; choose from {', '.join(act)}.")
+    layers: list[torch.nn.Module] = []
+    width = n_in
+    for size in hidden:
+        layers += [torch.nn.Linear(width, size, dtype=torch.float64), act[activation]()]
+        width = size
+    layers.append(torch.nn.Linear(width, 1, dtype=torch.float64))
+    return torch.nn.Sequential(*layers)
+
+
+class NeuralXC(XCFunctional):
+    """Enhancement-factor network on local density descriptors.
+
+    Parameters
+    ----------
+    hidden
+        Widths of the hidden layers.
+    activation
+        ``softplus`` (smooth, the default), ``tanh``, ``silu`` or ``gelu``.
+    uniform_gas
+        Make the output vanish for the uniform electron gas (GGA and meta-GGA levels).
+    spin_scaling
+        Impose exchange spin scaling (drops ``zeta`` from the inputs).
+    seed
+        Seed of the weight initialisation (``None`` leaves torch's global generator alone).
+    """
+
+    family = "lda"
+    name = "nn-lda"
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (16, 16),
+        activation: str = "softplus",
+        uniform_gas: bool = True,
+        spin_scaling: bool = False,
+        seed: int | None = 0,
+    ):
+        super().__init__()
+        self.hidden = tuple(int(h) for h in hidden)
+        self.activation = activation
+        self.uniform_gas = bool(uniform_gas)
+        self.spin_scaling = bool(spin_scaling)
+        generator_state = torch.random.get_rng_state() if seed is not None else None
+        if seed is not None:
+            torch.manual_seed(seed)
+        self.net = _mlp(self.n_inputs, self.hidden, activation)
+        if generator_state is not None:
+            torch.random.set_rng_state(generator_state)
+
+    @property
+    def n_inputs(self) -> int:
+        """Number of descriptors fed to the network."""
+        return self._n_local + (0 if self.spin_scaling else 1)
+
+    _n_local = 1
+
+    def options(self) -> dict:
+        """Constructor arguments, for checkpoints."""
+        return {
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "uniform_gas": self.uniform_gas,
+            "spin_scaling": self.spin_scaling,
+        }
+
+    def _local_descriptors(self, rho: torch.Tensor, sigma, tau) -> list[torch.Tensor]:
+        """Descriptors of a spin-unpolarised density (LDA: ``rho^(1/3)``)."""
+        return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)]
+
+    def _uniform_values(self, descriptors: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Descriptors of the uniform gas of the same density (only ``rho^(1/3)`` kept)."""
+        return descriptors
+
+    def _enhancement(self, descriptors: list[torch.Tensor]) -> torch.Tensor:
+        out = self.net(torch.stack(descriptors, dim=-1))[..., 0]
+        if self.uniform_gas and self.family != "lda":
+            out = out - self.net(torch.stack(self._uniform_values(descriptors), dim=-1))[..., 0]
+        return out
+
+    def _unpolarised(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
+        descriptors = self._local_descriptors(rho, sigma, tau)
+        if zeta is not None:
+            descriptors.append(zeta)
+        eps_x = -C_X * rho.clamp(min=0.0) * rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
+        return eps_x * self._enhancement(descriptors)
+
+    def energy_density(self, features: FeatureMap) -> torch.Tensor:
+        sigma = tau = None
+        if self.spin_scaling:
+            spins = features.spin_resolved()
+            rho = spins[Feature.RHO]
+            if self.family != "lda":
+                sigma = spins[Feature.SIGMA]
+            if self.family == "mgga":
+                tau = spins[Feature.TAU]
+            parts = [
+                self._unpolarised(2 * rho[s], None if sigma is None else 4 * sigma[s], None if tau is None else 2 * tau[s])
+                for s in range(2)
+            ]
+            return 0.5 * (parts[0] + parts[1])
+        total = features.total()
+        rho = total[Feature.RHO][0]
+        if self.family != "lda":
+            sigma = total[Feature.SIGMA][0]
+        if self.family == "mgga":
+            tau = total[Feature.TAU][0]
+        spins = features.spin_resolved()[Feature.RHO]
+        return self._unpolarised(rho, sigma, tau, spin_polarisation(spins[0], spins[1]))
+
+
+class NeuralGGA(NeuralXC):
+    """NN-GGA (NN-PBE-like): adds the reduced gradient ``s`` (as ``s / (1 + s)``) to the inputs."""
+
+    family = "gga"
+    name = "nn-gga"
+    _n_local = 2
+
+    def _local_descriptors(self, rho, sigma, tau):
+        s = reduced_gradient(rho, sigma)
+        return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0), s / (1.0 + s)]
+
+    def _uniform_values(self, descriptors):
+        return [descriptors[0], torch.zeros_like(descriptors[1])] + descriptors[2:]
+
+
+class NeuralMetaGGA(NeuralGGA):
+    """NN meta-GGA: adds the iso-orbital indicator ``alpha = (tau - tau_W) / tau_unif`` as ``alpha / (1 + alpha)``."""
+
+    family = "mgga"
+    name = "nn-mgga"
+    _n_local = 3
+
+    def _local_descriptors(self, rho, sigma, tau):
+        base = super()._local_descriptors(rho, sigma, tau)
+        rho_safe = rho.clamp(min=DENSITY_FLOOR)
+        tau_w = sigma.clamp(min=0.0) / (8.0 * rho_safe)
+        alpha = ((tau - tau_w).clamp(min=0.0) / (C_F * rho_safe ** (5.0 / 3.0))).clamp(max=1e4)
+        return base + [alpha / (1.0 + alpha)]
+
+    def _uniform_values(self, descriptors):
+        # Uniform gas: s = 0 and alpha = 1, i.e. inputs s/(1+s) = 0 and alpha/(1+alpha) = 1/2.
+        return [descriptors[0], torch.zeros_like(descriptors[1]), torch.full_like(descriptors[2], 0.5)] + descriptors[3:]
+
+
+class HybridXC(XCFunctional):
+    """``e = a * model + b * base``: a base functional plus a trainable neural correction.
+
+    Parameters
+    ----------
+    base
+        Any :class:`XCFunctional` (for example a libxc functional, hybrids included).
+    model
+        A :class:`NeuralXC` (or any trainable :class:`XCFunctional`).
+    a, b
+        Initial mixing weights; the defaults (0, 1) start training exactly at ``base``.
+    train_b
+        Whether ``b`` is trained. It is fixed when ``base`` has exact exchange, whose
+        coefficient it would otherwise have to scale inside the two-electron terms.
+    """
+
+    def __init__(self, base: XCFunctional, model: XCFunctional, a: float = 0.0, b: float = 1.0, train_b: bool = True):
+        super().__init__()
+        self.base = base
+        self.model = model
+        self.a = torch.nn.Parameter(torch.tensor(float(a), dtype=torch.float64))
+        has_exchange = bool(base.exchange_terms())
+        self.b = torch.nn.Parameter(torch.tensor(float(b), dtype=torch.float64), requires_grad=train_b and not has_exchange)
+        levels = {"lda": 0, "gga": 1, "mgga": 2}
+        self.family = max(base.family, model.family, key=levels.__getitem__)
+        self.name = f"{base.name}+{model.name}"
+
+    def exchange_terms(self) -> tuple[ExchangeTerm, ...]:
+        scale = float(self.b.detach())
+        return tuple(ExchangeTerm(t.coefficient * scale, t.omega) for t in self.base.exchange_terms())
+
+    def energy_density(self, features: FeatureMap) -> torch.Tensor:
+        stacked = features.stacked
+        base = self.base(FeatureMap(stacked[:, : _NVAR[self.base.family]]))
+        model = self.model(FeatureMap(stacked[:, : _NVAR[self.model.family]]))
+        return self.a * model + self.b * base
+
+
+_NVAR = {"lda": 1, "gga": 4, "mgga": 5}
+
+MODELS = {"nn-lda": NeuralXC, "nn-gga": NeuralGGA, "nn-pbe": NeuralGGA, "nn-mgga": NeuralMetaGGA}
+
+
+@hookimpl
+def nnxc_register_xc_models(register) -> None:
+    """Register the built-in neural architectures."""
+    register("nn-lda", NeuralXC, description="NN-LDA: enhancement factor of (rho^(1/3), zeta)")
+    register("nn-gga", NeuralGGA, description="NN-GGA: adds the reduced gradient s")
+    register("nn-pbe", NeuralGGA, description="alias of nn-gga (DeepChem's NNPBE)")
+    register("nn-mgga", NeuralMetaGGA, description="NN meta-GGA: adds the iso-orbital indicator alpha")
