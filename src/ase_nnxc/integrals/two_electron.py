@@ -163,8 +163,27 @@ class _TwoElectronEnergy(torch.autograd.Function):
             grad = ctx.engine.nuclear_gradient(total, spins, scale, ctx.terms)
             grad_positions = grad_energy * torch.from_numpy(grad)
         if ctx.needs_input_grad[1]:
-            grad_density = grad_energy * ctx.fock
+            grad_density = grad_energy * _FockMatrix.apply(density, ctx.engine, ctx.terms, ctx.fock)
         return grad_positions, grad_density, None, None
+
+
+class _FockMatrix(torch.autograd.Function):
+    """``J[D] - K[D]`` (precomputed) whose derivative, for second-order work, is the same linear map."""
+
+    @staticmethod
+    def forward(ctx, density, engine: JKEngine, terms, fock):
+        ctx.engine, ctx.terms = engine, terms
+        return fock
+
+    @staticmethod
+    def backward(ctx, grad_fock):
+        # J and K are self-adjoint, so the adjoint of D -> F(D) applies J and K to the
+        # (symmetrised) incoming gradient.
+        grad = 0.5 * (grad_fock + grad_fock.transpose(-1, -2)).detach().numpy()
+        total, spins, scale = _exchange_densities(grad)
+        vj = ctx.engine.coulomb(total)
+        vk = ctx.engine.exchange(spins, ctx.terms) * scale
+        return torch.from_numpy(vj[None] - vk), None, None, None
 
 
 def two_electron_energy(

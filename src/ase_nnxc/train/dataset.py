@@ -1,0 +1,190 @@
+"""Training data in DeepChem's DFT YAML format, so existing DeepChem datasets load unchanged.
+
+A file is a list of entries::
+
+    - e_type: ae                     # ae | ie | dm | dens | force
+      true_val: '0.09194410469'      # Hartree, or a .npy path (dm, dens)
+      weight: 1.0                    # optional
+      systems:
+        - {moldesc: 'Li 1.5070 0 0; H -1.5070 0 0', basis: '6-311++G(3df,3pd)'}
+        - {moldesc: 'Li 0 0 0', basis: '6-311++G(3df,3pd)', spin: 1}
+        - {moldesc: 'H 0 0 0', basis: '6-311++G(3df,3pd)', spin: 1}
+
+``moldesc`` coordinates are in Bohr. Energy entries follow DeepChem's convention
+``value = sum_{i>0} number_i E_i - number_0 E_0``: atomisation energy = atoms - molecule,
+ionisation energy = cation - neutral. ``dm`` entries hold a reference density matrix of
+the first system, ``dens`` a reference density matrix (``(nao, nao)``) or density values on
+the system's grid, and ``force`` entries ask for zero force (an equilibrium geometry).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ase_nnxc.system import MolecularSystem
+
+ENTRY_TYPES = ("ae", "ie", "dm", "dens", "force")
+
+
+class DatasetError(ValueError):
+    """A dataset file or entry is malformed; the message names the file and entry."""
+
+
+@dataclass(frozen=True)
+class SystemSpec:
+    """One molecule of an entry, as written in the YAML file."""
+
+    moldesc: str
+    """``"El x y z; El x y z"`` in Bohr."""
+    basis: str
+    """Basis set name."""
+    spin: int = 0
+    """``N_alpha - N_beta``."""
+    charge: int = 0
+    """Net charge."""
+    number: int = 1
+    """Multiplicity of this system in the energy combination (e.g. 2 for 2 H atoms)."""
+
+    @property
+    def key(self) -> tuple:
+        """Identity of the calculation (systems shared between entries are computed once)."""
+        return (" ".join(self.moldesc.split()), self.basis.lower(), self.spin, self.charge)
+
+    def to_system(self) -> MolecularSystem:
+        """The :class:`MolecularSystem` (positions in Bohr)."""
+        symbols, positions = [], []
+        for atom in self.moldesc.split(";"):
+            parts = atom.split()
+            if not parts:
+                continue
+            if len(parts) != 4:
+                raise ValueError(f"cannot read atom {atom.strip()!r} in moldesc {self.moldesc!r} (want 'El x y z')")
+            symbols.append(parts[0].capitalize() if not parts[0].isdigit() else parts[0])
+            positions.append([float(x) for x in parts[1:]])
+        if symbols and all(s.isdigit() for s in symbols):
+            return MolecularSystem(tuple(int(s) for s in symbols), positions, self.basis, self.charge, self.spin)
+        return MolecularSystem.from_symbols(symbols, positions, self.basis, self.charge, self.spin)
+
+    def to_dict(self) -> dict:
+        """YAML form."""
+        out = {"moldesc": self.moldesc, "basis": self.basis}
+        if self.spin:
+            out["spin"] = self.spin
+        if self.charge:
+            out["charge"] = self.charge
+        if self.number != 1:
+            out["number"] = self.number
+        return out
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One training or test datum."""
+
+    e_type: str
+    """``ae``, ``ie``, ``dm``, ``dens`` or ``force``."""
+    true_val: float | np.ndarray = field(repr=False)
+    """Label: Hartree for energies, an array for ``dm``/``dens``, unused for ``force``."""
+    systems: tuple[SystemSpec, ...]
+    """The molecules involved."""
+    weight: float = 1.0
+    """Weight in the loss."""
+    name: str = ""
+    """Label used in reports."""
+
+    def coefficients(self) -> list[int]:
+        """Signed multiplicities of the energy combination."""
+        return [-self.systems[0].number] + [s.number for s in self.systems[1:]]
+
+
+def _parse_entry(raw, index: int, path: Path) -> Entry:
+    where = f"{path}, entry {index}"
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{where}: an entry must be a mapping, got {type(raw).__name__}")
+    e_type = str(raw.get("e_type", "")).lower()
+    if e_type not in ENTRY_TYPES:
+        raise DatasetError(f"{where}: unknown entry type {raw.get('e_type')!r}; known: {', '.join(ENTRY_TYPES)}")
+    raw_systems = raw.get("systems")
+    if not isinstance(raw_systems, list) or not raw_systems:
+        raise DatasetError(f"{where}: 'systems' must be a non-empty list")
+    systems = []
+    for j, sys_raw in enumerate(raw_systems):
+        try:
+            spec = SystemSpec(
+                moldesc=str(sys_raw["moldesc"]),
+                basis=str(sys_raw.get("basis", "def2-svp")),
+                spin=int(sys_raw.get("spin", 0)),
+                charge=int(sys_raw.get("charge", 0)),
+                number=int(sys_raw.get("number", 1)),
+            )
+            spec.to_system()  # validates elements, distances and the electron count against the spin
+        except (KeyError, TypeError, ValueError) as err:
+            raise DatasetError(f"{where}, system {j}: {err}") from err
+        systems.append(spec)
+    if e_type in ("ae", "ie") and len(systems) < 2:
+        raise DatasetError(f"{where}: an {e_type} entry needs at least two systems")
+    true_val = raw.get("true_val", 0.0 if e_type == "force" else None)
+    if true_val is None:
+        raise DatasetError(f"{where}: missing 'true_val'")
+    if e_type in ("dm", "dens"):
+        npy = Path(str(true_val))
+        npy = npy if npy.is_absolute() else path.parent / npy
+        try:
+            true_val = np.load(npy)
+        except (OSError, ValueError) as err:
+            raise DatasetError(f"{where}: cannot read label array {npy}: {err}") from err
+    else:
+        try:
+            true_val = float(true_val)
+        except (TypeError, ValueError) as err:
+            raise DatasetError(f"{where}: true_val {true_val!r} is not a number") from err
+    try:
+        weight = float(raw.get("weight", 1.0))
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{where}: weight {raw.get('weight')!r} is not a number") from err
+    return Entry(e_type, true_val, tuple(systems), weight, str(raw.get("name", f"{e_type}-{index}")))
+
+
+def load_dataset(path) -> list[Entry]:
+    """Read a DeepChem-format YAML dataset.
+
+    Raises
+    ------
+    DatasetError
+        For malformed YAML or entries, naming the file and the entry index.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise DatasetError(f"{path}: cannot read: {err}") from err
+    except yaml.YAMLError as err:
+        raise DatasetError(f"{path}: malformed YAML: {err}") from err
+    if not isinstance(raw, list):
+        raise DatasetError(f"{path}: a dataset is a YAML list of entries, got {type(raw).__name__}")
+    return [_parse_entry(item, i, path) for i, item in enumerate(raw)]
+
+
+def save_dataset(entries: list[Entry], path, arrays_dir=None) -> None:
+    """Write entries as DeepChem-format YAML (arrays next to it as ``.npy``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, entry in enumerate(entries):
+        item = {"name": entry.name, "e_type": entry.e_type, "systems": [s.to_dict() for s in entry.systems]}
+        if isinstance(entry.true_val, np.ndarray):
+            folder = Path(arrays_dir) if arrays_dir else path.parent
+            folder.mkdir(parents=True, exist_ok=True)
+            npy = folder / f"{path.stem}_{i}_{entry.e_type}.npy"
+            np.save(npy, entry.true_val)
+            item["true_val"] = str(npy.relative_to(path.parent) if npy.is_relative_to(path.parent) else npy)
+        else:
+            item["true_val"] = repr(float(entry.true_val))
+        if entry.weight != 1.0:
+            item["weight"] = entry.weight
+        out.append(item)
+    path.write_text(yaml.safe_dump(out, sort_keys=False))
