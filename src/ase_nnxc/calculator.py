@@ -215,6 +215,15 @@ class NNXC(Calculator):
             self.results["forces"] = -gradient * HARTREE_TO_EV / BOHR_TO_ANGSTROM
 
     @property
+    def system(self):
+        """The :class:`~ase_nnxc.system.MolecularSystem` of the last calculation, or ``None``.
+
+        Charge and spin are the values used (resolved from the atoms when the parameters are
+        ``None``); positions are in Bohr.
+        """
+        return None if self._ks is None else self._ks.system
+
+    @property
     def scf_result(self):
         """The last :class:`~ase_nnxc.scf.SCFResult` (atomic units), or ``None``."""
         return self._scf

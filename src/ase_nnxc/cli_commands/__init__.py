@@ -1,0 +1,1 @@
+"""Subcommands of the ``nnxc`` command, one module each (see :mod:`ase_nnxc.cli`)."""
