@@ -31,6 +31,9 @@ SUBCOMMANDS: list[str] = [
     "ase_nnxc.cli_commands.energy",
     "ase_nnxc.cli_commands.forces",
     "ase_nnxc.cli_commands.optimize",
+    "ase_nnxc.cli_commands.train",
+    "ase_nnxc.cli_commands.evaluate",
+    "ase_nnxc.cli_commands.plugins",
 ]
 
 #: Exit status of a failure the user can fix (bad file, bad option value, SCF not converged).

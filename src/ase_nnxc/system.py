@@ -36,6 +36,7 @@ class MolecularSystem:
         Net charge in units of the elementary charge.
     spin
         ``2S = N_alpha - N_beta``.
+
     """
 
     numbers: tuple[int, ...]
@@ -184,6 +185,7 @@ class MolecularSystem:
         ------
         ValueError
             When the basis set has no functions for an element.
+
         """
         from pyscf import gto
 

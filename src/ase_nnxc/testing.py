@@ -58,6 +58,7 @@ def check_forces(
     -------
     float
         The largest absolute deviation found.
+
     """
     ks = KohnSham(system, functional, config)
     result = run_scf(ks)
@@ -92,6 +93,7 @@ def check_potential(ks: KohnSham, density: torch.Tensor, step: float = 1e-4, ato
     -------
     float
         The absolute deviation.
+
     """
     generator = torch.Generator().manual_seed(seed)
     delta = torch.randn(density.shape, generator=generator, dtype=torch.float64)

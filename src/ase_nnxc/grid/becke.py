@@ -27,6 +27,7 @@ class MolecularGrid:
         Becke-partitioned quadrature weights, ``(ngrid,)``.
     atom_index : np.ndarray
         The atom each point belongs to (and moves with), ``(ngrid,)``.
+
     """
 
     def __init__(self, mol, level: int = 3):

@@ -45,6 +45,7 @@ class AOCache:
         ``"lda"``, ``"gga"`` or ``"mgga"``: decides whether AO gradients are needed.
     max_memory_mb
         Keep AO values in memory when they need less than this; recompute otherwise.
+
     """
 
     def __init__(self, mol, coords: np.ndarray, family: str, max_memory_mb: float = 2000.0):
@@ -186,5 +187,6 @@ def density_features(
         AO values at ``coords`` and ``positions``.
     nvar
         1 (rho), 4 (rho and its gradient) or 5 (plus tau = 1/2 sum_i |grad phi_i|^2).
+
     """
     return _DensityFeatures.apply(density, coords, positions, cache, nvar)

@@ -43,6 +43,7 @@ class JKEngine:
         Memory allowed for a cached ERI tensor (per range-separation parameter).
     auxbasis
         Auxiliary basis for density fitting; PySCF's default choice when ``None``.
+
     """
 
     def __init__(self, mol, mode: str = "auto", max_memory_mb: float = 4000.0, auxbasis=None):
@@ -207,5 +208,6 @@ def two_electron_energy(
     torch.Tensor
         Scalar energy in Hartree. Its gradient w.r.t. ``density`` is ``J - K`` per spin
         (restricted: ``J - K/2``), the two-electron part of the Fock matrix.
+
     """
     return _TwoElectronEnergy.apply(positions, density, engine, tuple(terms))

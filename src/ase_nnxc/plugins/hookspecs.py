@@ -7,7 +7,7 @@ registered each one. This module imports nothing of the physics or the trainer.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -16,8 +16,9 @@ import importlib.metadata
 import inspect
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 

@@ -213,6 +213,7 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
     ------
     SCFNotConverged
         When neither the DIIS run nor the damped, level-shifted retry converges.
+
     """
     config = ks.config
     if guess is None:

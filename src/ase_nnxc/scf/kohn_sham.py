@@ -66,6 +66,7 @@ class KohnSham:
     restricted
         Closed-shell RKS (one total density matrix) or UKS (alpha and beta).
         Defaults to RKS when ``system.spin == 0``.
+
     """
 
     def __init__(
@@ -129,6 +130,7 @@ class KohnSham:
         (torch.Tensor, dict[str, torch.Tensor])
             Scalar total energy and the terms ``one_electron``, ``coulomb_exchange``,
             ``xc``, ``nuclear``.
+
         """
         if positions is None:
             hcore, pos = self.core_hamiltonian, self.positions

@@ -156,6 +156,7 @@ def load_dataset(path) -> list[Entry]:
     ------
     DatasetError
         For malformed YAML or entries, naming the file and the entry index.
+
     """
     path = Path(path)
     try:

@@ -34,6 +34,7 @@ class Predictor:
         The functional being trained or evaluated.
     config
         SCF settings for every system.
+
     """
 
     def __init__(self, functional: XCFunctional, config: SCFConfig | None = None):

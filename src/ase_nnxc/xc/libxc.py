@@ -24,7 +24,7 @@ def _numint():
 
 
 def _evaluate(code: str, family: str, stacked: np.ndarray, deriv: int):
-    """libxc energy per particle and derivatives in PySCF's ``eval_xc_eff`` layout."""
+    """Libxc energy per particle and derivatives in PySCF's ``eval_xc_eff`` layout."""
     rho = stacked[0] if stacked.shape[0] == 1 else stacked
     return _numint().eval_xc_eff(code, np.ascontiguousarray(rho), deriv=deriv, xctype=_XCTYPE[family])
 
@@ -83,6 +83,7 @@ class LibXCFunctional(XCFunctional):
     >>> functional = LibXCFunctional("pbe0")
     >>> functional.family, functional.exchange_terms()
     ('gga', (ExchangeTerm(coefficient=0.25, omega=0.0),))
+
     """
 
     def __init__(self, code: str):

@@ -58,6 +58,7 @@ class NeuralXC(XCFunctional):
         Impose exchange spin scaling (drops ``zeta`` from the inputs).
     seed
         Seed of the weight initialisation (``None`` leaves torch's global generator alone).
+
     """
 
     family = "lda"
@@ -192,6 +193,7 @@ class HybridXC(XCFunctional):
     train_b
         Whether ``b`` is trained. It is fixed when ``base`` has exact exchange, whose
         coefficient it would otherwise have to scale inside the two-electron terms.
+
     """
 
     def __init__(self, base: XCFunctional, model: XCFunctional, a: float = 0.0, b: float = 1.0, train_b: bool = True):

@@ -1,0 +1,70 @@
+"""Evaluate a functional on a dataset: per-entry errors and the MAE in kcal/mol.
+
+FUNCTIONAL is a checkpoint (.pt), a training config (its OUTPUT/model.pt is used), a
+registered name or any libxc name. DATA is a DeepChem-format YAML dataset.
+
+Example:
+  nnxc evaluate runs/nn-lda/model.pt examples/data/deepchem_example.yaml
+  nnxc evaluate pbe examples/data/deepchem_example.yaml --grid-level 3
+
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "evaluate"
+HELP = "per-entry errors and MAE (kcal/mol) of a functional on a dataset"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``nnxc evaluate``."""
+    parser.add_argument("functional", help="checkpoint, training config, registered or libxc name")
+    parser.add_argument("data", help="dataset (DeepChem YAML)")
+    parser.add_argument("--grid-level", type=int, help="grid level (default: the checkpoint's, else 3)")
+    parser.add_argument("--csv", help="also write the per-entry table to this CSV file")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate and print; returns the exit status."""
+    import csv
+    from pathlib import Path
+
+    from ase_nnxc.cli import CommandError
+    from ase_nnxc.scf import SCFConfig
+    from ase_nnxc.train.checkpoint import CheckpointError
+    from ase_nnxc.train.config import ConfigError, TrainConfig
+    from ase_nnxc.train.dataset import DatasetError, load_dataset
+    from ase_nnxc.train.predict import Predictor
+    from ase_nnxc.train.trainer import evaluate, mean_absolute_error
+    from ase_nnxc.xc import get_functional
+
+    spec = args.functional
+    try:
+        if spec.endswith((".yaml", ".yml")):
+            spec = str(Path(TrainConfig.from_yaml(spec).output) / "model.pt")
+        functional = get_functional(spec)
+        entries = load_dataset(args.data)
+    except (ConfigError, DatasetError, CheckpointError, ValueError) as err:
+        raise CommandError(str(err)) from err
+    level = args.grid_level if args.grid_level is not None else getattr(functional, "grid_level", 3)
+    results = evaluate(Predictor(functional, SCFConfig(grid_level=level)), entries, progress=True)
+    print(f"{'entry':24s} {'type':5s} {'predicted':>14s} {'reference':>14s} {'error/kcal/mol':>15s}")
+    for r in results:
+        if r.failed:
+            print(f"{r.name:24s} {r.e_type:5s} FAILED: {r.failed}")
+        elif r.e_type in ("ae", "ie"):
+            print(f"{r.name:24s} {r.e_type:5s} {r.prediction:14.8f} {r.target:14.8f} {r.error_kcal:+15.3f}")
+        else:
+            print(f"{r.name:24s} {r.e_type:5s} rms deviation {r.prediction:.3e}")
+    for e_type in sorted({r.e_type for r in results if r.e_type in ("ae", "ie")}):
+        print(f"MAE ({e_type}): {mean_absolute_error(results, e_type):.3f} kcal/mol")
+    failed = sum(1 for r in results if r.failed)
+    print(f"MAE (all energies): {mean_absolute_error(results):.3f} kcal/mol over {len(results) - failed} entries; {failed} failed")
+    if args.csv:
+        with open(args.csv, "w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["name", "type", "predicted", "reference", "error_kcal", "failed"])
+            for r in results:
+                writer.writerow([r.name, r.e_type, r.prediction, r.target, r.error_kcal, r.failed])
+    return 0

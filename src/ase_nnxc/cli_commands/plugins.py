@@ -1,0 +1,41 @@
+"""List the loaded plugins: package, version and what each registers.
+
+Built-in functionals, models and losses are listed under ase_nnxc, since they are registered
+through the same hooks as third-party ones. Plugins that failed to load are listed with
+their error. ASE_NNXC_DISABLE_PLUGIN_AUTOLOAD=1 loads no entry points; ASE_NNXC_PLUGINS=a,b
+loads only the named ones.
+
+Example:
+  nnxc plugins
+
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "plugins"
+HELP = "list plugins and the functionals, models and losses they register"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``nnxc plugins`` takes no options."""
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the table; returns the exit status."""
+    from ase_nnxc.plugins import manager
+
+    kinds = {"base functional": manager.base_functionals(), "xc model": manager.xc_models(), "loss": manager.losses()}
+    rows = {}
+    for kind, registry in kinds.items():
+        for reg in registry.values():
+            rows.setdefault((reg.plugin, reg.package, reg.version), []).append((kind, reg.name, reg.description))
+    for (plugin, package, version), items in sorted(rows.items()):
+        print(f"{plugin}  (package {package} {version})")
+        for kind, name, description in items:
+            print(f"    {kind:16s} {name:16s} {description}")
+    for name, error in manager.load_errors().items():
+        print(f"{name}  FAILED TO LOAD: {error}")
+    print("libxc names (pbe, b3lyp, r2scan, ...) are accepted wherever a functional is named.")
+    return 0

@@ -1,0 +1,54 @@
+"""Train a neural exchange-correlation functional through the self-consistent KS equations.
+
+CONFIG is a YAML file (see ase_nnxc.train.config): training data (DeepChem-format YAML),
+model name and options, base functional, loss and weights, optimiser and learning rate,
+epochs, validation split, seed, output folder and SCF settings. The output folder receives
+last.pt (resumable state, written after every step), model.pt (final weights, usable as
+NNXC(xc="OUTPUT/model.pt")) and log.csv.
+
+Example:
+  nnxc train examples/data/deepchem_train.yaml
+  nnxc train examples/data/deepchem_train.yaml --resume   # continue after an interruption
+
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "train"
+HELP = "train a neural XC functional from a YAML config"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``nnxc train``."""
+    parser.add_argument("config", help="training configuration (YAML)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt if it exists")
+    parser.add_argument("--epochs", type=int, help="override the number of epochs")
+    parser.add_argument("--output", help="override the output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train; returns the exit status."""
+    from dataclasses import replace
+
+    from ase_nnxc.cli import CommandError
+    from ase_nnxc.train.checkpoint import CheckpointError
+    from ase_nnxc.train.config import ConfigError, TrainConfig
+    from ase_nnxc.train.dataset import DatasetError
+    from ase_nnxc.train.trainer import Trainer
+
+    try:
+        config = TrainConfig.from_yaml(args.config)
+        changes = {k: v for k, v in (("epochs", args.epochs), ("output", args.output)) if v is not None}
+        config = replace(config, **changes)
+        trainer = Trainer(config, progress=not args.quiet)
+        history = trainer.run(resume=args.resume)
+    except (ConfigError, DatasetError, CheckpointError, ValueError) as err:
+        raise CommandError(str(err)) from err
+    if history:
+        last = history[-1]
+        print(f"trained {len(history)} epochs; final loss {last['loss']:.6e}; failed entries {last['failed']}")
+    print(f"weights: {trainer.output / 'model.pt'}")
+    return 0

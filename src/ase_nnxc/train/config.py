@@ -1,0 +1,140 @@
+"""The training configuration (YAML), validated once.
+
+Example::
+
+    train: data/ie_train.yaml      # DeepChem-format dataset
+    validation: data/ie_test.yaml  # a dataset path, or a fraction of train (0.2)
+    model: {name: nn-lda, options: {hidden: [16, 16]}}
+    base: lda,vwn
+    loss: {name: l2, weights: {ie: 1.0}}
+    optimizer: {name: adam, lr: 0.001}
+    epochs: 20
+    batch_size: 0                  # 0: all training entries in one step
+    seed: 0
+    output: runs/nn-lda
+    scf: {conv_tol: 1.0e-9, grid_level: 3}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ase_nnxc.train.dataset import ENTRY_TYPES
+
+
+class ConfigError(ValueError):
+    """A training configuration is invalid; the message names the file and key."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a training run needs."""
+
+    train: str
+    """Path of the training dataset (DeepChem YAML)."""
+    output: str
+    """Folder for checkpoints and the CSV log."""
+    validation: str | float | None = None
+    """Validation dataset path, or the fraction of ``train`` held out."""
+    model: str = "nn-lda"
+    """Registered XC model name."""
+    model_options: dict = field(default_factory=dict)
+    """Keyword options of the model factory."""
+    base: str = "lda,vwn"
+    """Base functional of the ``HybridXC``."""
+    loss: str = "l2"
+    """Registered loss name."""
+    loss_options: dict = field(default_factory=dict)
+    """Keyword options of the loss factory."""
+    weights: dict = field(default_factory=dict)
+    """Loss weight per entry type (default 1)."""
+    optimizer: str = "adam"
+    """``adam``, ``adamw`` or ``sgd``."""
+    lr: float = 1e-3
+    """Learning rate."""
+    epochs: int = 10
+    """Passes over the training data."""
+    batch_size: int = 0
+    """Entries per optimiser step (0 = all)."""
+    seed: int = 0
+    """Seed of the model initialisation, the shuffling and the validation split."""
+    scf: dict = field(default_factory=dict)
+    """Keyword arguments of :class:`~ase_nnxc.scf.SCFConfig`."""
+    source: str = ""
+    """The file this configuration came from (for messages)."""
+
+    def __post_init__(self) -> None:
+        where = self.source or "config"
+        if self.epochs < 0 or self.batch_size < 0:
+            raise ConfigError(f"{where}: epochs and batch_size must be non-negative")
+        if self.lr <= 0:
+            raise ConfigError(f"{where}: lr must be positive, got {self.lr}")
+        if self.optimizer not in ("adam", "adamw", "sgd"):
+            raise ConfigError(f"{where}: optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
+        unknown = set(self.weights) - set(ENTRY_TYPES)
+        if unknown:
+            raise ConfigError(f"{where}: loss weights for unknown entry types {sorted(unknown)}")
+        if isinstance(self.validation, float) and not 0 < self.validation < 1:
+            raise ConfigError(f"{where}: a validation fraction must lie in (0, 1), got {self.validation}")
+
+    @classmethod
+    def from_yaml(cls, path) -> TrainConfig:
+        """Read a YAML file; relative data and output paths are relative to the file."""
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as err:
+            raise ConfigError(f"{path}: cannot read: {err}") from err
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: malformed YAML: {err}") from err
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{path}: a training config is a YAML mapping")
+        known = {"train", "validation", "model", "base", "loss", "optimizer", "epochs", "batch_size", "seed", "output", "scf"}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        if "train" not in raw:
+            raise ConfigError(f"{path}: 'train' (dataset path) is required")
+
+        def rel(p):
+            return str(p if Path(p).is_absolute() else path.parent / p)
+
+        model = raw.get("model", {})
+        model = {"name": model} if isinstance(model, str) else model
+        loss = raw.get("loss", {})
+        loss = {"name": loss} if isinstance(loss, str) else loss
+        optimizer = raw.get("optimizer", {})
+        optimizer = {"name": optimizer} if isinstance(optimizer, str) else optimizer
+        validation = raw.get("validation")
+        if isinstance(validation, str):
+            validation = rel(validation)
+        try:
+            return cls(
+                train=rel(raw["train"]),
+                output=rel(raw.get("output", "runs/" + path.stem)),
+                validation=validation,
+                model=str(model.get("name", "nn-lda")),
+                model_options=dict(model.get("options", {})),
+                base=str(raw.get("base", "lda,vwn")),
+                loss=str(loss.get("name", "l2")),
+                loss_options=dict(loss.get("options", {})),
+                weights=dict(loss.get("weights", {})),
+                optimizer=str(optimizer.get("name", "adam")),
+                lr=float(optimizer.get("lr", 1e-3)),
+                epochs=int(raw.get("epochs", 10)),
+                batch_size=int(raw.get("batch_size", 0)),
+                seed=int(raw.get("seed", 0)),
+                scf=dict(raw.get("scf", {})),
+                source=str(path),
+            )
+        except (TypeError, ValueError, AttributeError) as err:
+            if isinstance(err, ConfigError):
+                raise
+            raise ConfigError(f"{path}: {err}") from err
+
+    def to_dict(self) -> dict:
+        """Plain form stored in checkpoints."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}

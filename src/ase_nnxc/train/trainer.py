@@ -1,0 +1,250 @@
+"""Training a ``HybridXC`` through the self-consistent Kohn-Sham equations.
+
+Each step converges every system of the batch with the current parameters (warm-started
+from the densities of the previous pass), evaluates the entries differentiably (energies
+at fixed density; densities by implicit differentiation) and takes one optimiser step.
+Entries whose SCF fails are reported, counted and left out of that step's gradient.
+
+After every step the full state (weights, optimiser, position in the epoch, cached
+densities) is written atomically to ``OUTPUT/last.pt``, so a run killed at any point and
+resumed with ``resume=True`` ends with bitwise the same parameters as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ase_nnxc.plugins import manager
+from ase_nnxc.scf import SCFConfig
+from ase_nnxc.train.checkpoint import CheckpointError, build_functional, read_checkpoint, save_checkpoint
+from ase_nnxc.train.config import TrainConfig
+from ase_nnxc.train.dataset import Entry, load_dataset
+from ase_nnxc.train.predict import EntryFailed, Predictor
+from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
+
+ENERGY_TYPES = ("ae", "ie")
+
+
+@dataclass(frozen=True)
+class EntryResult:
+    """One evaluated entry."""
+
+    name: str
+    """Entry name."""
+    e_type: str
+    """Entry type."""
+    prediction: float
+    """Predicted value (Hartree for energies; RMS deviation for arrays)."""
+    target: float
+    """Label (Hartree for energies; 0 for arrays)."""
+    failed: str = ""
+    """Why the entry could not be evaluated (empty when it was)."""
+
+    @property
+    def error_kcal(self) -> float:
+        """Signed error in kcal/mol (energy entries)."""
+        return (self.prediction - self.target) * HARTREE_TO_KCAL_PER_MOL
+
+
+def evaluate(predictor: Predictor, entries: list[Entry], progress: bool = False) -> list[EntryResult]:
+    """Evaluate ``entries`` without gradients."""
+    from tqdm.auto import tqdm
+
+    out = []
+    for entry in tqdm(entries, desc="evaluate", disable=not progress, file=sys.stderr, leave=False):
+        try:
+            with torch.no_grad():
+                prediction = predictor.predict(entry)
+                target = predictor.target(entry)
+        except EntryFailed as err:
+            out.append(EntryResult(entry.name, entry.e_type, math.nan, math.nan, str(err)))
+            continue
+        if entry.e_type in ENERGY_TYPES:
+            out.append(EntryResult(entry.name, entry.e_type, float(prediction), float(target)))
+        else:
+            rms = float(((prediction - target) ** 2).mean().sqrt())
+            out.append(EntryResult(entry.name, entry.e_type, rms, 0.0))
+    return out
+
+
+def mean_absolute_error(results: list[EntryResult], e_type: str | None = None) -> float:
+    """MAE in kcal/mol over the evaluated energy entries (of one type if given)."""
+    errors = [abs(r.error_kcal) for r in results if not r.failed and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)]
+    return sum(errors) / len(errors) if errors else math.nan
+
+
+class Trainer:
+    """Runs a :class:`TrainConfig`.
+
+    Parameters
+    ----------
+    config
+        The training configuration.
+    progress
+        Show a progress bar with the running loss.
+
+    """
+
+    def __init__(self, config: TrainConfig, progress: bool = True):
+        self.config = config
+        self.progress = progress
+        self.output = Path(config.output)
+        entries = load_dataset(config.train)
+        if isinstance(config.validation, str):
+            self.train_entries, self.valid_entries = entries, load_dataset(config.validation)
+        elif isinstance(config.validation, float):
+            order = torch.randperm(len(entries), generator=torch.Generator().manual_seed(config.seed)).tolist()
+            n_valid = max(1, round(config.validation * len(entries)))
+            self.valid_entries = [entries[i] for i in sorted(order[:n_valid])]
+            self.train_entries = [entries[i] for i in sorted(order[n_valid:])]
+        else:
+            self.train_entries, self.valid_entries = entries, []
+        if not self.train_entries:
+            raise ValueError(f"{config.train}: no training entries")
+        options = dict(config.model_options)
+        factory = manager.xc_models().get(config.model.lower())
+        if factory is not None and "seed" in inspect.signature(factory.factory).parameters:
+            options.setdefault("seed", config.seed)
+        torch.manual_seed(config.seed)
+        self.functional = build_functional(config.model, options, config.base)
+        self.model_options = options
+        basis = {s.basis for e in self.train_entries for s in e.systems}
+        self.basis = basis.pop() if len(basis) == 1 else ",".join(sorted(basis))
+        self.scf_config = SCFConfig(**config.scf)
+        self.predictor = Predictor(self.functional, self.scf_config)
+        registered_loss = manager.losses().get(config.loss.lower())
+        if registered_loss is None:
+            raise ValueError(f"Unknown loss {config.loss!r}; registered: {', '.join(sorted(manager.losses()))}.")
+        self.loss_fn = registered_loss.factory(**config.loss_options)
+        params = [p for p in self.functional.parameters() if p.requires_grad]
+        optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        self.optimizer = optimizers[config.optimizer](params, lr=config.lr)
+        self.epoch = 0
+        self.batch = 0
+        self.history: list[dict] = []
+        self.failures = 0
+
+    # -- state -----------------------------------------------------------------------
+    def _meta(self) -> dict:
+        return {
+            "model": self.config.model,
+            "options": self.model_options,
+            "base": self.config.base,
+            "basis": self.basis,
+            "grid_level": self.scf_config.grid_level,
+            "name": Path(self.config.output).name,
+        }
+
+    def _training_state(self) -> dict:
+        return {
+            "config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "history": self.history,
+            "failures": self.failures,
+            "densities": [[list(k), v] for k, v in self.predictor.densities.items()],
+        }
+
+    def save(self, name: str = "last.pt", with_state: bool = True) -> Path:
+        """Write a checkpoint into the output folder."""
+        path = self.output / name
+        save_checkpoint(path, self.functional, self._meta(), self._training_state() if with_state else None)
+        return path
+
+    def restore(self, path) -> None:
+        """Continue from a checkpoint written by :meth:`save`."""
+        payload = read_checkpoint(path)
+        state = payload.get("training")
+        if state is None:
+            raise CheckpointError(f"{path}: holds weights only, no training state to resume")
+        if payload["model"] != self.config.model or payload["base"] != self.config.base:
+            raise CheckpointError(
+                f"{path}: trained {payload['model']} on {payload['base']}, but the config asks for "
+                f"{self.config.model} on {self.config.base}"
+            )
+        try:
+            self.functional.load_state_dict(payload["state_dict"])
+            self.optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise CheckpointError(f"{path}: does not match the configured model: {err}") from err
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+        self.history, self.failures = list(state["history"]), int(state["failures"])
+        self.predictor.densities = {tuple(k): v for k, v in state["densities"]}
+
+    # -- training --------------------------------------------------------------------
+    def _batches(self, epoch: int) -> list[list[Entry]]:
+        order = torch.randperm(len(self.train_entries), generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
+        size = self.config.batch_size or len(order)
+        entries = [self.train_entries[i] for i in order.tolist()]
+        return [entries[i : i + size] for i in range(0, len(entries), size)]
+
+    def step(self, batch: list[Entry]) -> tuple[float, int]:
+        """One optimiser step on ``batch``; returns (loss, number of failed entries)."""
+        self.optimizer.zero_grad()
+        terms, failed = [], 0
+        for entry in batch:
+            try:
+                prediction = self.predictor.predict(entry)
+                target = self.predictor.target(entry)
+            except EntryFailed as err:
+                failed += 1
+                print(f"warning: entry {entry.name} skipped this step: {err}", file=sys.stderr)
+                continue
+            weight = self.config.weights.get(entry.e_type, 1.0) * entry.weight
+            terms.append(weight * self.loss_fn(prediction.reshape(-1), target.reshape(-1)))
+        if not terms:
+            return math.nan, failed
+        loss = torch.stack(terms).mean()
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach()), failed
+
+    def run(self, resume: bool = False) -> list[dict]:
+        """Train for the configured epochs; returns the per-epoch history."""
+        from tqdm.auto import tqdm
+
+        self.output.mkdir(parents=True, exist_ok=True)
+        last = self.output / "last.pt"
+        if resume and last.exists():
+            self.restore(last)
+        log = self.output / "log.csv"
+        if not (resume and log.exists()):
+            with log.open("w", newline="") as fh:
+                csv.writer(fh).writerow(["epoch", "step", "loss", "failed", "valid_mae_kcal"])
+        while self.epoch < self.config.epochs:
+            batches = self._batches(self.epoch)
+            bar = tqdm(
+                total=len(batches), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                disable=not self.progress, file=sys.stderr, leave=False,
+            )
+            while self.batch < len(batches):
+                loss, failed = self.step(batches[self.batch])
+                self.failures += failed
+                self.batch += 1
+                row = [self.epoch, self.batch, loss, failed, ""]
+                if self.batch == len(batches):
+                    valid = evaluate(self.predictor, self.valid_entries) if self.valid_entries else []
+                    row[4] = mean_absolute_error(valid) if valid else ""
+                    self.history.append({"epoch": self.epoch + 1, "loss": loss, "valid_mae_kcal": row[4], "failed": self.failures})
+                    self.epoch, self.batch = self.epoch + 1, 0
+                with log.open("a", newline="") as fh:
+                    csv.writer(fh).writerow(row)
+                self.save()
+                bar.set_postfix(loss=f"{loss:.3e}", failed=self.failures)
+                bar.update(1)
+                if self.batch == 0:
+                    break
+            bar.close()
+            if self.progress and self.history:
+                h = self.history[-1]
+                print(f"epoch {h['epoch']}: loss {h['loss']:.4e}  valid MAE {h['valid_mae_kcal'] or '-'} kcal/mol", file=sys.stderr)
+        self.save("model.pt", with_state=False)
+        return self.history
