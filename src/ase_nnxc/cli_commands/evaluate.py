@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     except (ConfigError, DatasetError, CheckpointError, ValueError) as err:
         raise CommandError(str(err)) from err
     level = args.grid_level if args.grid_level is not None else getattr(functional, "grid_level", 3)
-    results = evaluate(Predictor(functional, SCFConfig(grid_level=level)), entries, progress=True)
+    # Same SCF acceptance as in training: degenerate open-shell atoms keep their stationary state.
+    results = evaluate(Predictor(functional, SCFConfig(grid_level=level, require_aufbau=False)), entries, progress=True)
     print(f"{'entry':24s} {'type':5s} {'predicted':>14s} {'reference':>14s} {'error/kcal/mol':>15s}")
     for r in results:
         if r.failed:

@@ -31,6 +31,10 @@ class SCFConfig:
     """Two-electron builds: ``auto``, ``incore``, ``direct`` or ``density_fit`` (Coulomb)."""
     init_guess: str = "minao"
     """Initial guess when no density is supplied: PySCF's ``minao``, ``atom``, ``huckel`` or ``1e``."""
+    require_aufbau: bool = True
+    """Accept a converged density only if no empty orbital lies below a filled one. Open-shell
+    atoms with partly filled degenerate shells may have no such integer-occupation solution;
+    training turns this off so their stationary (variational) states still count."""
     max_memory_mb: float = 4000.0
     """Memory for cached ERIs and AO values."""
     verbose: bool = False

@@ -147,7 +147,7 @@ class _Solver:
                 # A density can commute with its Fock matrix without filling its lowest
                 # orbitals (a non-aufbau state); accept it only if no empty orbital lies
                 # below a filled one.
-                if self.aufbau_violation(fock, density) < AUFBAU_TOL:
+                if not self.ks.config.require_aufbau or self.aufbau_violation(fock, density) < AUFBAU_TOL:
                     return True, density, fock, energy, terms, de, err_norm
             last_energy = energy
             if diis is not None and cycle >= diis_start:

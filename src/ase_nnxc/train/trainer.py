@@ -117,7 +117,9 @@ class Trainer:
         self.model_options = options
         basis = {s.basis for e in self.train_entries for s in e.systems}
         self.basis = basis.pop() if len(basis) == 1 else ",".join(sorted(basis))
-        self.scf_config = SCFConfig(**config.scf)
+        # Degenerate open-shell atoms may only have non-aufbau stationary states; the
+        # variational argument behind the energy gradients holds at any stationary point.
+        self.scf_config = SCFConfig(**{"require_aufbau": False, **config.scf})
         self.predictor = Predictor(self.functional, self.scf_config)
         registered_loss = manager.losses().get(config.loss.lower())
         if registered_loss is None:
