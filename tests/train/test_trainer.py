@@ -101,7 +101,7 @@ def test_kill_and_resume_ends_with_the_same_parameters(tmp_path):
     assert _train_cli(resumed_config, "--resume").wait(timeout=600) == 0
     resumed = read_checkpoint(tmp_path / "resumed" / "model.pt")["state_dict"]
     for key, value in reference.items():
-        assert torch.allclose(value, resumed[key], rtol=1e-6, atol=1e-9), key
+        assert torch.allclose(value, resumed[key], rtol=1e-5, atol=1e-8), key
 
 
 def read_checkpoint_safely(path):
