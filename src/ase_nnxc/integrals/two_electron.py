@@ -113,16 +113,26 @@ class JKEngine:
         from pyscf.grad import rhf as rhf_grad
 
         mol = self.mol
-        if self._dfj is not None:
-            grad_j = self._dfj.nuclear_gradient(total)
+        full_range = [t for t in terms if t.omega == 0]
+        if self._dfj is None and full_range:
+            # One pass over the derivative integrals gives J and K together (as PySCF does).
+            vj, vk = rhf_grad.get_jk(mol, spins)
+            vj = vj.reshape(len(spins), 3, *total.shape).sum(0)
+            vk_full = vk.reshape(len(spins), 3, *total.shape)
         else:
-            vj = rhf_grad.get_j(mol, total)
-            grad_j = 2.0 * _per_atom(mol, np.einsum("xij,ij->ix", vj, total))
-        grad = grad_j
+            vk_full = None
+            vj = None if self._dfj is not None else rhf_grad.get_j(mol, total)
+        if self._dfj is not None:
+            grad = self._dfj.nuclear_gradient(total)
+        else:
+            grad = 2.0 * _per_atom(mol, np.einsum("xij,ij->ix", vj, total))
         for term in terms:
-            with mol.with_range_coulomb(term.omega):
-                vk = rhf_grad.get_k(mol, spins)
-            per_ao = np.einsum("sxij,sij->ix", vk.reshape(len(spins), 3, *total.shape), spins)
+            if term.omega == 0 and vk_full is not None:
+                vk = vk_full
+            else:
+                with mol.with_range_coulomb(term.omega):
+                    vk = rhf_grad.get_k(mol, spins).reshape(len(spins), 3, *total.shape)
+            per_ao = np.einsum("sxij,sij->ix", vk, spins)
             grad = grad - 2.0 * exchange_scale * term.coefficient * _per_atom(mol, per_ao)
         return grad
 
