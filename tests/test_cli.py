@@ -14,6 +14,7 @@ from ase.io import read, write
 
 from ase_nnxc import NNXC
 from ase_nnxc.cli import EXIT_USAGE, SUBCOMMANDS, build_parser, main
+from ase_nnxc.cli_commands.common import DEFAULT_BASIS
 
 # A minimal basis and coarse grid keep each SCF around a second; the command line only
 # passes options through, so what matters is that it gives the calculator's numbers.
@@ -62,7 +63,7 @@ def test_command_help_documents_every_option_with_its_default(command, capsys):
     defaults = NNXC.default_parameters
     for option, default in [
         ("--xc", defaults["xc"]),
-        ("--basis", defaults["basis"]),
+        ("--basis", DEFAULT_BASIS),  # the calculator default None means "the checkpoint's or def2-svp"
         ("--grid-level", defaults["grid_level"]),
         ("--max-cycle", defaults["max_cycle"]),
         ("--conv-tol", f"{defaults['conv_tol']:g}"),

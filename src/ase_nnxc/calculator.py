@@ -19,6 +19,7 @@ from ase.calculators.calculator import (
     all_changes,
 )
 
+from ase_nnxc.plugins.manager import PluginError
 from ase_nnxc.units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
 
 
@@ -29,10 +30,11 @@ class NNXC(Calculator):
     ----------
     xc : str or XCFunctional, default ``"pbe"``
         A libxc name (``"lda,vwn"``, ``"pbe"``, ``"b3lyp"``, ``"r2scan"``, ...), a name
-        registered by a plugin or the package (e.g. the shipped ``"nnxc"``), a path to a
-        trained checkpoint, or an :class:`~ase_nnxc.xc.base.XCFunctional` instance.
-    basis : str, default ``"def2-svp"``
-        Any basis set PySCF knows.
+        registered by a plugin or the package, a path to a trained checkpoint (``.pt``),
+        or an :class:`~ase_nnxc.xc.base.XCFunctional` instance.
+    basis : str or None, default ``None``
+        Any basis set PySCF knows; ``None`` uses the basis a trained checkpoint was fitted
+        in, and def2-SVP otherwise.
     charge : int or None, default ``None``
         Net charge; ``None`` takes the sum of ``atoms.get_initial_charges()``.
     spin : int or None, default ``None``
@@ -94,7 +96,7 @@ class NNXC(Calculator):
     implemented_properties = ["energy", "free_energy", "forces", "dipole"]
     default_parameters = {
         "xc": "pbe",
-        "basis": "def2-svp",
+        "basis": None,
         "charge": None,
         "spin": None,
         "grid_level": 3,
@@ -134,6 +136,13 @@ class NNXC(Calculator):
             self._check_parameters()
         return changed
 
+    @property
+    def basis(self) -> str:
+        """The basis in use: the ``basis`` parameter, else the trained functional's own, else def2-SVP."""
+        if self.parameters.basis:
+            return self.parameters.basis
+        return getattr(self._functional, "default_basis", None) or "def2-svp"
+
     def _scf_config(self):
         from ase_nnxc.scf import SCFConfig
 
@@ -163,7 +172,7 @@ class NNXC(Calculator):
             self._scf_config()
             if self._functional is None:
                 self._functional = get_functional(p.xc)
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError, KeyError, PluginError) as err:
             raise InputError(str(err)) from err
 
     def _setup(self, atoms):
@@ -179,7 +188,7 @@ class NNXC(Calculator):
         try:
             if self._functional is None:
                 self._functional = get_functional(p.xc)
-            system = MolecularSystem.from_atoms(atoms, basis=p.basis, charge=p.charge, spin=p.spin)
+            system = MolecularSystem.from_atoms(atoms, basis=self.basis, charge=p.charge, spin=p.spin)
             return KohnSham(system, self._functional, self._scf_config())
         except (ValueError, TypeError, KeyError) as err:
             raise InputError(str(err)) from err

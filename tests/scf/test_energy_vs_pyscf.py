@@ -19,8 +19,20 @@ def pyscf_method(sys_, xc):
     return mf
 
 
-@pytest.mark.parametrize("xc", FUNCTIONALS)
-@pytest.mark.parametrize("name", CLOSED_SHELL)
+def _matrix(names, quick):
+    """Every (molecule, functional) pair; pairs outside ``quick`` run with the slow tests."""
+    return [
+        pytest.param(name, xc, marks=() if (name, xc) in quick or (xc == "pbe") else pytest.mark.slow)
+        for name in names
+        for xc in FUNCTIONALS
+    ]
+
+
+#: Default-suite subset: PBE for every molecule plus every functional for one molecule each.
+QUICK = {("H2O", xc) for xc in FUNCTIONALS} | {("CH3", xc) for xc in FUNCTIONALS}
+
+
+@pytest.mark.parametrize(("name", "xc"), _matrix(CLOSED_SHELL, QUICK))
 def test_restricted_energy_matches_pyscf(name, xc):
     sys_ = system(name)
     result = run_scf(KohnSham(sys_, get_functional(xc), CONFIG))
@@ -45,8 +57,7 @@ def test_missing_aufbau_solution_is_reported_not_hidden():
     assert not mf.converged
 
 
-@pytest.mark.parametrize("xc", FUNCTIONALS)
-@pytest.mark.parametrize("name", OPEN_SHELL)
+@pytest.mark.parametrize(("name", "xc"), _matrix(OPEN_SHELL, QUICK))
 def test_unrestricted_energy_matches_pyscf(name, xc):
     if (name, xc) in NO_AUFBAU_SOLUTION:
         pytest.skip("no aufbau solution exists; see test_missing_aufbau_solution_is_reported_not_hidden")

@@ -10,8 +10,17 @@ from ase_nnxc.testing import TIGHT, check_forces
 from ase_nnxc.xc import get_functional
 
 
-@pytest.mark.parametrize("xc", ("pbe", "b3lyp"))
-@pytest.mark.parametrize("name", CLOSED_SHELL + OPEN_SHELL)
+QUICK = {("H2O", "pbe"), ("HCN", "b3lyp"), ("CH3", "pbe"), ("OH", "b3lyp")}
+
+
+@pytest.mark.parametrize(
+    ("name", "xc"),
+    [
+        pytest.param(name, xc, marks=() if (name, xc) in QUICK else pytest.mark.slow)
+        for name in CLOSED_SHELL + OPEN_SHELL
+        for xc in ("pbe", "b3lyp")
+    ],
+)
 def test_gradient_matches_pyscf_grid_response(name, xc):
     sys_ = system(name)
     ks = KohnSham(sys_, get_functional(xc), TIGHT)

@@ -62,6 +62,21 @@ def test_training_reduces_loss_tenfold_on_deepchem_entries_small_basis(tmp_path)
     assert functional.default_basis == "6-31g"
     assert float(functional.a) == pytest.approx(float(trainer.functional.a))
 
+    # The checkpoint is a functional for the calculator, in the basis it was trained with.
+    from ase import Atoms
+
+    from ase_nnxc import NNXC
+    from ase_nnxc.units import HARTREE_TO_EV
+
+    atoms = Atoms("LiH", positions=[(0, 0, 0), (0, 0, 1.6)])
+    atoms.calc = NNXC(xc=str(tmp_path / "run" / "model.pt"), grid_level=1, conv_tol=1e-10)
+    energy = atoms.get_potential_energy()
+    assert atoms.calc.basis == "6-31g"
+    from ase_nnxc.scf import KohnSham, SCFConfig, run_scf
+
+    direct = run_scf(KohnSham(atoms.calc.system, trainer.functional, SCFConfig(conv_tol=1e-10, grid_level=1)))
+    assert energy == pytest.approx(direct.energy * HARTREE_TO_EV, abs=1e-5)
+
 
 @pytest.mark.slow
 def test_training_reduces_loss_tenfold_on_deepchem_entries(tmp_path):

@@ -15,7 +15,7 @@ from ase_nnxc.cli import CommandError
 # The command line shows and uses the calculator's own defaults.
 _DEFAULTS = NNXC.default_parameters
 DEFAULT_XC = _DEFAULTS["xc"]
-DEFAULT_BASIS = _DEFAULTS["basis"]
+DEFAULT_BASIS = "def2-svp"  # used when neither --basis nor a checkpoint names one
 DEFAULT_GRID_LEVEL = _DEFAULTS["grid_level"]
 DEFAULT_CONV_TOL = _DEFAULTS["conv_tol"]
 DEFAULT_MAX_CYCLE = _DEFAULTS["max_cycle"]
@@ -56,9 +56,10 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--basis",
-        default=DEFAULT_BASIS,
+        default=None,
         metavar="NAME",
-        help=f"any basis set PySCF knows, e.g. sto-3g, def2-tzvp, cc-pvdz (default: {DEFAULT_BASIS})",
+        help="any basis set PySCF knows, e.g. sto-3g, def2-tzvp, cc-pvdz; a trained checkpoint "
+        f"uses its own unless this is given (default: {DEFAULT_BASIS})",
     )
     group.add_argument(
         "--charge",
@@ -162,7 +163,7 @@ def record(atoms, image: int | None, args: argparse.Namespace, with_forces: bool
         "image": image,
         "formula": atoms.get_chemical_formula(),
         "xc": str(args.xc),
-        "basis": args.basis,
+        "basis": calc.basis,
         "charge": system.charge,
         "spin": system.spin,
         "energy_eV": energy,

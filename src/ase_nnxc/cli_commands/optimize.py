@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(
         f"Optimising {atoms.get_chemical_formula()} from {args.file} with {optimizer_class.__name__}, "
-        f"{args.xc}/{args.basis}, to fmax {args.fmax} eV/Angstrom in at most {args.steps} steps",
+        f"{args.xc}/{args.basis or 'default basis'}, to fmax {args.fmax} eV/Angstrom in at most {args.steps} steps",
         flush=True,
     )
     print(f"{'step':>5}  {'energy/eV':>18}  {'fmax/(eV/A)':>12}  {'SCF cycles':>10}  {'time/s':>8}", flush=True)
