@@ -9,7 +9,6 @@ from ase_nnxc.scf import KohnSham, nuclear_gradient, run_scf
 from ase_nnxc.testing import TIGHT, check_forces
 from ase_nnxc.xc import get_functional
 
-
 QUICK = {("H2O", "pbe"), ("HCN", "b3lyp"), ("CH3", "pbe"), ("OH", "b3lyp")}
 
 

@@ -36,6 +36,7 @@ def ionisation_entries(symbols, basis: str = "def2-svp") -> list[Entry]:
     ValueError
         For an atom without an experimental value in ``ase.data.g2_1`` or without electrons
         after ionisation (H).
+
     """
     entries = []
     for symbol in symbols:
