@@ -126,3 +126,8 @@ def test_unconverged_scf_is_an_scf_error():
     atoms.calc = NNXC(xc="pbe", max_cycle=2, fallback=False)
     with pytest.raises(SCFError, match="did not converge.*last energy change"):
         atoms.get_potential_energy()
+
+
+def test_density_fitting_is_refused_until_implemented():
+    with pytest.raises(InputError, match="Density fitting .* not implemented"):
+        NNXC(density_fit=True)

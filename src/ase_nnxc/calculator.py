@@ -47,7 +47,7 @@ class NNXC(Calculator):
     max_cycle : int, default 100
         SCF cycles per attempt.
     density_fit : bool, default False
-        Density-fitted Coulomb (pure functionals; faster for larger molecules).
+        Density-fitted Coulomb. Not implemented yet: ``True`` raises ``InputError``.
     damping : float, default 0.0
         Density damping of the first SCF attempt.
     level_shift : float, default 0.0

@@ -99,7 +99,7 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--density-fit",
         action="store_true",
-        help="density-fitted Coulomb (pure functionals; faster for larger molecules)",
+        help="density-fitted Coulomb (not implemented yet: gives an error)",
     )
     group.add_argument("--verbose", "-v", action="store_true", help="print every SCF cycle")
 

@@ -2,10 +2,10 @@
 
 :class:`JKEngine` builds ``J`` and ``K`` for the SCF the way PySCF does: from a cached
 8-fold symmetric ERI tensor when it fits in memory, by direct integral-driven contraction
-otherwise, or with density fitting (Coulomb only). :func:`two_electron_energy` is
-differentiable in the nuclear positions (contracting ``int2e_ip1`` or the density-fitting
-derivative integrals with the density, never materialising a 4-index gradient) and in the
-density matrices (giving ``J - K``, the two-electron Fock contribution).
+otherwise. :func:`two_electron_energy` is differentiable in the nuclear positions
+(contracting ``int2e_ip1`` with the density, never materialising a 4-index gradient) and in
+the density matrices (giving ``J - K``, the two-electron Fock contribution). Density fitting
+is not implemented yet.
 """
 
 from __future__ import annotations
@@ -38,17 +38,15 @@ class JKEngine:
         PySCF ``Mole``.
     mode
         ``"auto"`` (in-core when the 8-fold ERI tensor fits in ``max_memory_mb``, else
-        direct), ``"incore"``, ``"direct"`` or ``"density_fit"``.
+        direct), ``"incore"`` or ``"direct"``.
     max_memory_mb
         Memory allowed for a cached ERI tensor (per range-separation parameter).
-    auxbasis
-        Auxiliary basis for density fitting; PySCF's default choice when ``None``.
 
     """
 
-    def __init__(self, mol, mode: str = "auto", max_memory_mb: float = 4000.0, auxbasis=None):
-        if mode not in ("auto", "incore", "direct", "density_fit"):
-            raise ValueError(f"Unknown two-electron mode {mode!r}; use auto, incore, direct or density_fit.")
+    def __init__(self, mol, mode: str = "auto", max_memory_mb: float = 4000.0):
+        if mode not in ("auto", "incore", "direct"):
+            raise ValueError(f"Unknown two-electron mode {mode!r}; use auto, incore or direct.")
         self.mol = mol
         nao = mol.nao_nr()
         if mode == "auto":
@@ -56,12 +54,6 @@ class JKEngine:
         self.mode = mode
         self._eri: dict[float, np.ndarray] = {}
         self._opt: dict[float, object] = {}
-        self._df = None
-        self._dfj = None
-        if mode == "density_fit":
-            from ase_nnxc.integrals.density_fit import DensityFittedCoulomb
-
-            self._dfj = DensityFittedCoulomb(mol, auxbasis)
 
     def _direct_opt(self, omega: float):
         from pyscf.scf import _vhf
@@ -86,17 +78,10 @@ class JKEngine:
 
     def coulomb(self, density: np.ndarray) -> np.ndarray:
         """``J[D]`` for the total density matrix ``(nao, nao)``."""
-        if self._dfj is not None:
-            return self._dfj.coulomb(density)
         return self._jk(density, True, False)[0]
 
     def exchange(self, densities: np.ndarray, terms: tuple[ExchangeTerm, ...]) -> np.ndarray:
         """``sum_t c_t K_omega_t[D_s]`` for each matrix in ``densities`` ``(n, nao, nao)``."""
-        if self.mode == "density_fit" and terms:
-            raise NotImplementedError(
-                "Exact exchange with density fitting is not implemented; use density_fit=False "
-                "for hybrid functionals."
-            )
         out = np.zeros_like(densities)
         for term in terms:
             out += term.coefficient * self._jk(densities, False, True, term.omega)[1]
@@ -114,18 +99,15 @@ class JKEngine:
 
         mol = self.mol
         full_range = [t for t in terms if t.omega == 0]
-        if self._dfj is None and full_range:
+        if full_range:
             # One pass over the derivative integrals gives J and K together (as PySCF does).
             vj, vk = rhf_grad.get_jk(mol, spins)
             vj = vj.reshape(len(spins), 3, *total.shape).sum(0)
             vk_full = vk.reshape(len(spins), 3, *total.shape)
         else:
             vk_full = None
-            vj = None if self._dfj is not None else rhf_grad.get_j(mol, total)
-        if self._dfj is not None:
-            grad = self._dfj.nuclear_gradient(total)
-        else:
-            grad = 2.0 * _per_atom(mol, np.einsum("xij,ij->ix", vj, total))
+            vj = rhf_grad.get_j(mol, total)
+        grad = 2.0 * _per_atom(mol, np.einsum("xij,ij->ix", vj, total))
         for term in terms:
             if term.omega == 0 and vk_full is not None:
                 vk = vk_full

@@ -28,7 +28,7 @@ class SCFConfig:
     grid_level: int = 3
     """PySCF grid level, 0 (coarse) to 9 (fine)."""
     jk_mode: str = "auto"
-    """Two-electron builds: ``auto``, ``incore``, ``direct`` or ``density_fit`` (Coulomb)."""
+    """Two-electron builds: ``auto``, ``incore`` or ``direct`` (density fitting is not implemented yet)."""
     init_guess: str = "minao"
     """Initial guess when no density is supplied: PySCF's ``minao``, ``atom``, ``huckel`` or ``1e``."""
     require_aufbau: bool = True
@@ -53,8 +53,10 @@ class SCFConfig:
             raise ValueError(f"level_shift must be non-negative, got {self.level_shift}.")
         if int(self.grid_level) != self.grid_level or not 0 <= self.grid_level <= 9:
             raise ValueError(f"grid_level must be an integer from 0 to 9, got {self.grid_level}.")
-        if self.jk_mode not in ("auto", "incore", "direct", "density_fit"):
-            raise ValueError(f"jk_mode must be auto, incore, direct or density_fit, got {self.jk_mode!r}.")
+        if self.jk_mode == "density_fit":
+            raise ValueError("Density fitting (density_fit=True) is not implemented yet; use exact integrals.")
+        if self.jk_mode not in ("auto", "incore", "direct"):
+            raise ValueError(f"jk_mode must be auto, incore or direct, got {self.jk_mode!r}.")
         if self.init_guess not in ("minao", "atom", "huckel", "1e"):
             raise ValueError(f"init_guess must be minao, atom, huckel or 1e, got {self.init_guess!r}.")
 
