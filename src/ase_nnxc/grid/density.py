@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ase_nnxc.integrals.one_electron import sum_per_atom
+
 #: Number of features per spin channel for each functional family.
 NVAR = {"lda": 1, "gga": 4, "mgga": 5}
 #: Components of PySCF's second-derivative AO array holding d_i d_j phi, row-major in (i, j).
@@ -168,9 +170,7 @@ class _DensityFeatures(torch.autograd.Function):
                     points, ao_part = _block_displacement(ao2, dens[s], grad_features[s, :, sl].detach(), nvar)
                     grad_coords[sl] += points
                     per_ao -= ao_part
-            grad_positions = torch.zeros(mol.natm, 3, dtype=torch.float64)
-            for atom, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
-                grad_positions[atom] = per_ao[p0:p1].sum(0)
+            grad_positions = sum_per_atom(mol, per_ao)
         return grad_density, grad_coords, grad_positions, None, None
 
 

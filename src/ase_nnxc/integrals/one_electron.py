@@ -15,14 +15,17 @@ _FORWARD = {"overlap": "int1e_ovlp", "kinetic": "int1e_kin", "nuclear": "int1e_n
 _BACKWARD = {"overlap": "int1e_ipovlp", "kinetic": "int1e_ipkin", "nuclear": "int1e_ipnuc"}
 
 
-def _contract_basis_derivative(mol, ip_integrals: np.ndarray, grad: np.ndarray) -> np.ndarray:
-    """``dE/dR_A = -sum_{m in A, n} (G + G^T)_mn <d_x m|O|n>`` for each atom, shape ``(natom, 3)``."""
-    sym = grad + grad.T
-    per_ao = -np.einsum("xmn,mn->mx", ip_integrals, sym)
-    out = np.zeros((mol.natm, 3))
+def sum_per_atom(mol, per_ao):
+    """Sum rows ``(nao, 3)`` over each atom's basis functions, giving ``(natom, 3)`` (NumPy or torch)."""
+    out = per_ao.new_zeros((mol.natm, 3)) if hasattr(per_ao, "new_zeros") else np.zeros((mol.natm, 3))
     for atom, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
         out[atom] = per_ao[p0:p1].sum(0)
     return out
+
+
+def _contract_basis_derivative(mol, ip_integrals: np.ndarray, grad: np.ndarray) -> np.ndarray:
+    """``dE/dR_A = -sum_{m in A, n} (G + G^T)_mn <d_x m|O|n>`` for each atom, shape ``(natom, 3)``."""
+    return sum_per_atom(mol, -np.einsum("xmn,mn->mx", ip_integrals, grad + grad.T))
 
 
 class _OneElectron(torch.autograd.Function):

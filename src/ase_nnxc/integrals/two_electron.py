@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ase_nnxc.integrals.one_electron import sum_per_atom
+
 #: PySCF's Schwarz screening threshold for direct SCF.
 DIRECT_SCF_TOL = 1e-13
 
@@ -107,7 +109,7 @@ class JKEngine:
         else:
             vk_full = None
             vj = rhf_grad.get_j(mol, total)
-        grad = 2.0 * _per_atom(mol, np.einsum("xij,ij->ix", vj, total))
+        grad = 2.0 * sum_per_atom(mol, np.einsum("xij,ij->ix", vj, total))
         for term in terms:
             if term.omega == 0 and vk_full is not None:
                 vk = vk_full
@@ -115,16 +117,8 @@ class JKEngine:
                 with mol.with_range_coulomb(term.omega):
                     vk = rhf_grad.get_k(mol, spins).reshape(len(spins), 3, *total.shape)
             per_ao = np.einsum("sxij,sij->ix", vk, spins)
-            grad = grad - 2.0 * exchange_scale * term.coefficient * _per_atom(mol, per_ao)
+            grad = grad - 2.0 * exchange_scale * term.coefficient * sum_per_atom(mol, per_ao)
         return grad
-
-
-def _per_atom(mol, per_ao: np.ndarray) -> np.ndarray:
-    """Sum rows ``(nao, 3)`` over each atom's basis functions, giving ``(natom, 3)``."""
-    out = np.zeros((mol.natm, 3))
-    for atom, (_, _, p0, p1) in enumerate(mol.aoslice_by_atom()):
-        out[atom] = per_ao[p0:p1].sum(0)
-    return out
 
 
 def _exchange_densities(density: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:

@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-from ase_nnxc.train.dataset import ENTRY_TYPES
+from ase_nnxc.train.dataset import ENTRY_TYPES, read_yaml
 
 
 class ConfigError(ValueError):
@@ -84,12 +82,7 @@ class TrainConfig:
     def from_yaml(cls, path) -> TrainConfig:
         """Read a YAML file; relative data and output paths are relative to the file."""
         path = Path(path)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except OSError as err:
-            raise ConfigError(f"{path}: cannot read: {err}") from err
-        except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: malformed YAML: {err}") from err
+        raw = read_yaml(path, ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a training config is a YAML mapping")
         known = {"train", "validation", "model", "base", "loss", "optimizer", "epochs", "batch_size", "seed", "output", "scf"}

@@ -149,6 +149,16 @@ def _parse_entry(raw, index: int, path: Path) -> Entry:
     return Entry(e_type, true_val, tuple(systems), weight, str(raw.get("name", f"{e_type}-{index}")))
 
 
+def read_yaml(path, error: type[ValueError]):
+    """Parse a YAML file, turning I/O and syntax failures into ``error`` naming the file."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as err:
+        raise error(f"{path}: cannot read: {err}") from err
+    except yaml.YAMLError as err:
+        raise error(f"{path}: malformed YAML: {err}") from err
+
+
 def load_dataset(path) -> list[Entry]:
     """Read a DeepChem-format YAML dataset.
 
@@ -159,12 +169,7 @@ def load_dataset(path) -> list[Entry]:
 
     """
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise DatasetError(f"{path}: cannot read: {err}") from err
-    except yaml.YAMLError as err:
-        raise DatasetError(f"{path}: malformed YAML: {err}") from err
+    raw = read_yaml(path, DatasetError)
     if not isinstance(raw, list):
         raise DatasetError(f"{path}: a dataset is a YAML list of entries, got {type(raw).__name__}")
     return [_parse_entry(item, i, path) for i, item in enumerate(raw)]
