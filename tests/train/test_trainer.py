@@ -94,7 +94,8 @@ def _train_cli(config, *extra):
 def test_kill_and_resume_ends_with_the_same_parameters(tmp_path):
     # Not bitwise yet: two uninterrupted runs already differ in the last bits (BLAS and
     # PySCF kernels are not bit-reproducible from process to process), and SCF cycle counts
-    # amplify that to ~1e-8 relative. The resumed run must agree to that level.
+    # amplify that, occasionally to ~1e-5 when an open-shell atom settles in another near-degenerate
+    # state. A lost or repeated Adam step (lr 0.02) changes weights by ~1e-2, far above this bound.
     data = small_basis_copy(tmp_path, basis="sto-3g")
     straight = write_config(tmp_path, data, epochs=4, batch_size=1, output=str(tmp_path / "straight"))
     assert _train_cli(straight).wait(timeout=600) == 0
@@ -116,7 +117,7 @@ def test_kill_and_resume_ends_with_the_same_parameters(tmp_path):
     assert _train_cli(resumed_config, "--resume").wait(timeout=600) == 0
     resumed = read_checkpoint(tmp_path / "resumed" / "model.pt")["state_dict"]
     for key, value in reference.items():
-        assert torch.allclose(value, resumed[key], rtol=1e-5, atol=1e-8), key
+        assert torch.allclose(value, resumed[key], rtol=1e-3, atol=1e-4), key
 
 
 def read_checkpoint_safely(path):
