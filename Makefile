@@ -13,7 +13,7 @@ install:
 
 install-test: install
 	$(PIP) install -q -e '.[test]'
-	$(PIP) install -q -e plugins/nnxc-b88
+	$(PIP) install -q -e plugins/nnxc-b88 -e plugins/nnxc-boundx
 
 demo: install
 	$(PYTHON) examples/optimize_geometry.py
