@@ -4,13 +4,15 @@
 8-fold symmetric ERI tensor when it fits in memory, by direct integral-driven contraction
 otherwise. :func:`two_electron_energy` is differentiable in the nuclear positions
 (contracting ``int2e_ip1`` with the density, never materialising a 4-index gradient) and in
-the density matrices (giving ``J - K``, the two-electron Fock contribution). Density fitting
-is not implemented yet.
+the density matrices (giving ``J - K``, the two-electron Fock contribution). Any engine with
+the three methods of :class:`CoulombExchangeEngine` plugs in; the density-fitted one is
+:class:`~ase_nnxc.integrals.density_fitting.DensityFittedJK`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,6 +31,21 @@ class ExchangeTerm:
     """Weight of this exchange operator."""
     omega: float = 0.0
     """Range separation: 0 full Coulomb, > 0 long-range ``erf``, < 0 short-range ``erfc``."""
+
+
+class CoulombExchangeEngine(Protocol):
+    """What :func:`two_electron_energy` needs from a ``J``/``K`` builder (NumPy in and out)."""
+
+    def coulomb(self, density: np.ndarray) -> np.ndarray:
+        """``J[D]`` ``(nao, nao)`` of a symmetric total density ``(nao, nao)``."""
+
+    def exchange(self, densities: np.ndarray, terms: tuple[ExchangeTerm, ...]) -> np.ndarray:
+        """``sum_t c_t K_omega_t[D_s]`` ``(n, nao, nao)`` of symmetric ``densities`` ``(n, nao, nao)``."""
+
+    def nuclear_gradient(
+        self, total: np.ndarray, spins: np.ndarray, exchange_scale: float, terms: tuple[ExchangeTerm, ...]
+    ) -> np.ndarray:
+        """Gradient ``(natom, 3)`` of ``1/2 Tr(D J) - exchange_scale/2 sum_s Tr(D_s K[D_s])``."""
 
 
 class JKEngine:
@@ -63,8 +80,12 @@ class JKEngine:
         if omega not in self._opt:
             with self.mol.with_range_coulomb(omega):
                 self._opt[omega] = _vhf._VHFOpt(
-                    self.mol, "int2e", "CVHFnrs8_prescreen", "CVHFnr_int2e_q_cond",
-                    "CVHFnr_dm_cond", DIRECT_SCF_TOL,
+                    self.mol,
+                    "int2e",
+                    "CVHFnrs8_prescreen",
+                    "CVHFnr_int2e_q_cond",
+                    "CVHFnr_dm_cond",
+                    DIRECT_SCF_TOL,
                 )
         return self._opt[omega]
 
@@ -130,7 +151,7 @@ def _exchange_densities(density: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
 
 class _TwoElectronEnergy(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, positions, density, engine: JKEngine, terms):
+    def forward(ctx, positions, density, engine: CoulombExchangeEngine, terms):
         dens = density.detach().numpy()
         total, spins, scale = _exchange_densities(dens)
         vj = engine.coulomb(total)
@@ -158,7 +179,7 @@ class _FockMatrix(torch.autograd.Function):
     """``J[D] - K[D]`` (precomputed) whose derivative, for second-order work, is the same linear map."""
 
     @staticmethod
-    def forward(ctx, density, engine: JKEngine, terms, fock):
+    def forward(ctx, density, engine: CoulombExchangeEngine, terms, fock):
         ctx.engine, ctx.terms = engine, terms
         return fock
 
@@ -174,14 +195,16 @@ class _FockMatrix(torch.autograd.Function):
 
 
 def two_electron_energy(
-    engine: JKEngine, positions: torch.Tensor, density: torch.Tensor, terms: tuple[ExchangeTerm, ...] = ()
+    engine: CoulombExchangeEngine, positions: torch.Tensor, density: torch.Tensor, terms: tuple[ExchangeTerm, ...] = ()
 ) -> torch.Tensor:
     """Hartree plus exact-exchange energy ``1/2 Tr(D J[D]) - 1/2 sum_s Tr(D_s K[D_s])``.
 
     Parameters
     ----------
     engine
-        The :class:`JKEngine` of the molecule at ``positions``.
+        The :class:`JKEngine` (exact integrals) or
+        :class:`~ase_nnxc.integrals.density_fitting.DensityFittedJK` of the molecule at
+        ``positions``.
     positions
         Nuclear positions in Bohr, ``(natom, 3)``; gradients flow through derivative integrals.
     density
