@@ -128,6 +128,10 @@ def test_unconverged_scf_is_an_scf_error():
         atoms.get_potential_energy()
 
 
-def test_density_fitting_is_refused_until_implemented():
-    with pytest.raises(InputError, match="Density fitting .* not implemented"):
-        NNXC(density_fit=True)
+def test_density_fitting_settings_are_checked():
+    with pytest.raises(InputError, match="auxbasis='weigend' is only used with density_fit=True"):
+        NNXC(auxbasis="weigend")
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(density_fit=True, auxbasis="no-such-auxbasis")
+    with pytest.raises(InputError, match="Auxiliary basis 'no-such-auxbasis'"):
+        atoms.get_potential_energy()

@@ -47,7 +47,15 @@ class NNXC(Calculator):
     max_cycle : int, default 100
         SCF cycles per attempt.
     density_fit : bool, default False
-        Density-fitted Coulomb. Not implemented yet: ``True`` raises ``InputError``.
+        Fit the Coulomb and exact-exchange integrals in an auxiliary basis (as PySCF's
+        ``mf.density_fit()``): much cheaper two-electron work for larger molecules, at a small
+        fitting error in the total energy (1e-5 to 2e-4 Hartree for water and ethanol in def2
+        bases with the default auxiliary sets). Forces are the analytic gradient of the fitted
+        energy.
+    auxbasis : str or None, default ``None``
+        Auxiliary basis for ``density_fit`` (``"def2-universal-jkfit"``, ``"weigend"``, ...);
+        ``None`` takes PySCF's default for the basis and functional. Only valid with
+        ``density_fit=True``.
     damping : float, default 0.0
         Density damping of the first SCF attempt.
     level_shift : float, default 0.0
@@ -103,6 +111,7 @@ class NNXC(Calculator):
         "conv_tol": 1e-9,
         "max_cycle": 100,
         "density_fit": False,
+        "auxbasis": None,
         "damping": 0.0,
         "level_shift": 0.0,
         "fallback": True,
@@ -151,7 +160,8 @@ class NNXC(Calculator):
             conv_tol=p.conv_tol,
             max_cycle=p.max_cycle,
             grid_level=p.grid_level,
-            jk_mode="density_fit" if p.density_fit else "auto",
+            density_fit=p.density_fit,
+            auxbasis=p.auxbasis,
             damping=p.damping,
             level_shift=p.level_shift,
             fallback=p.fallback,
@@ -231,6 +241,14 @@ class NNXC(Calculator):
         ``None``); positions are in Bohr.
         """
         return None if self._ks is None else self._ks.system
+
+    @property
+    def auxbasis(self):
+        """The auxiliary basis of the last density-fitted calculation, or ``None`` without fitting.
+
+        PySCF's default is resolved: a name, or a mapping from element to name.
+        """
+        return None if self._ks is None else getattr(self._ks.jk, "auxbasis", None)
 
     @property
     def scf_result(self):

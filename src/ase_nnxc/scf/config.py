@@ -28,7 +28,12 @@ class SCFConfig:
     grid_level: int = 3
     """PySCF grid level, 0 (coarse) to 9 (fine)."""
     jk_mode: str = "auto"
-    """Two-electron builds: ``auto``, ``incore`` or ``direct`` (density fitting is not implemented yet)."""
+    """Exact two-electron builds: ``auto``, ``incore`` or ``direct`` (unused with ``density_fit``)."""
+    density_fit: bool = False
+    """Fit Coulomb and exact exchange in an auxiliary basis, as PySCF's ``mf.density_fit()``."""
+    auxbasis: str | None = None
+    """Auxiliary basis for ``density_fit``; ``None`` takes PySCF's default for the basis and
+    functional (def2 bases: def2-universal-jfit for pure functionals, -jkfit for hybrids)."""
     init_guess: str = "minao"
     """Initial guess when no density is supplied: PySCF's ``minao``, ``atom``, ``huckel`` or ``1e``."""
     require_aufbau: bool = True
@@ -54,9 +59,16 @@ class SCFConfig:
         if int(self.grid_level) != self.grid_level or not 0 <= self.grid_level <= 9:
             raise ValueError(f"grid_level must be an integer from 0 to 9, got {self.grid_level}.")
         if self.jk_mode == "density_fit":
-            raise ValueError("Density fitting (density_fit=True) is not implemented yet; use exact integrals.")
+            raise ValueError("Density fitting is switched on by density_fit=True, not by jk_mode.")
         if self.jk_mode not in ("auto", "incore", "direct"):
             raise ValueError(f"jk_mode must be auto, incore or direct, got {self.jk_mode!r}.")
+        if not isinstance(self.density_fit, bool):
+            raise ValueError(f"density_fit must be True or False, got {self.density_fit!r}.")
+        if self.auxbasis is not None:
+            if not isinstance(self.auxbasis, str) or not self.auxbasis.strip():
+                raise ValueError(f"auxbasis must be a basis set name or None, got {self.auxbasis!r}.")
+            if not self.density_fit:
+                raise ValueError(f"auxbasis={self.auxbasis!r} is only used with density_fit=True.")
         if self.init_guess not in ("minao", "atom", "huckel", "1e"):
             raise ValueError(f"init_guess must be minao, atom, huckel or 1e, got {self.init_guess!r}.")
 

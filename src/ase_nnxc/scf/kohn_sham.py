@@ -19,6 +19,7 @@ import torch
 from ase_nnxc.grid.becke import MolecularGrid
 from ase_nnxc.grid.density import NVAR, AOCache, density_features
 from ase_nnxc.integrals import (
+    DensityFittedJK,
     JKEngine,
     dipole_integrals,
     kinetic,
@@ -62,7 +63,8 @@ class KohnSham:
     functional
         An :class:`~ase_nnxc.xc.base.XCFunctional` (libxc, neural, plugin).
     config
-        SCF and grid settings (``grid_level``, ``jk_mode``, ``max_memory_mb`` are used here).
+        SCF and grid settings (``grid_level``, ``jk_mode``, ``density_fit``, ``auxbasis`` and
+        ``max_memory_mb`` are used here).
     restricted
         Closed-shell RKS (one total density matrix) or UKS (alpha and beta).
         Defaults to RKS when ``system.spin == 0``.
@@ -87,11 +89,16 @@ class KohnSham:
         self.charges = torch.tensor(self.mol.atom_charges(), dtype=torch.float64)
         self.overlap = overlap(self.mol, self.positions)
         self.core_hamiltonian = kinetic(self.mol, self.positions) + nuclear_attraction(self.mol, self.positions)
-        self.jk = JKEngine(self.mol, self.config.jk_mode, self.config.max_memory_mb)
+        self.exchange_terms = functional.exchange_terms()
+        if self.config.density_fit:
+            self.jk = DensityFittedJK(
+                self.mol, self.config.auxbasis, bool(self.exchange_terms), self.config.max_memory_mb
+            )
+        else:
+            self.jk = JKEngine(self.mol, self.config.jk_mode, self.config.max_memory_mb)
         self.grid = MolecularGrid(self.mol, self.config.grid_level)
         self.nvar = NVAR[functional.family]
         self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, self.config.max_memory_mb / 2)
-        self.exchange_terms = functional.exchange_terms()
 
     @property
     def nao(self) -> int:
