@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
@@ -28,8 +29,11 @@ class DIIS:
         rhs = torch.zeros(n + 1, dtype=fock.dtype)
         rhs[n] = -1.0
         # The error overlaps become nearly singular close to convergence; a least-squares
-        # solve keeps the extrapolation defined.
+        # solve keeps the extrapolation defined. NumPy's SVD solver (gelsd) rather than
+        # torch's default (MKL gelsy): gelsy returns different last bits for identical
+        # input from call to call, which changes the SCF path and breaks bitwise resume.
         scale = b[:n, :n].diagonal().max().clamp(min=1e-300)
         b[:n, :n] /= scale
-        coeffs = torch.linalg.lstsq(b, rhs[:, None], rcond=1e-14).solution[:n, 0]
+        solution = np.linalg.lstsq(b.numpy(), rhs.numpy(), rcond=1e-14)[0]
+        coeffs = torch.from_numpy(solution[:n])
         return sum(c * f for c, f in zip(coeffs, self._focks))

@@ -5,9 +5,13 @@ from the densities of the previous pass), evaluates the entries differentiably (
 at fixed density; densities by implicit differentiation) and takes one optimiser step.
 Entries whose SCF fails are reported, counted and left out of that step's gradient.
 
-After every step the full state (weights, optimiser, position in the epoch, cached
-densities) is written atomically to ``OUTPUT/last.pt``, so a run killed at any point and
-resumed with ``resume=True`` ends with bitwise the same parameters as an uninterrupted one.
+After every step the full state (weights, optimiser, position in the epoch, the cached
+densities that warm-start the next SCF, random-number generator states) is written
+atomically to ``OUTPUT/last.pt``, so a run killed at any point and resumed with
+``resume=True`` ends with bitwise the same parameters and log as an uninterrupted one.
+Bitwise holds for single-threaded OpenMP kernels (``OMP_NUM_THREADS=1``): with more threads,
+PySCF's two-electron contractions add thread-private partial sums in arrival order, so any
+two runs, interrupted or not, differ in the last bits.
 """
 
 from __future__ import annotations
@@ -15,10 +19,12 @@ from __future__ import annotations
 import csv
 import inspect
 import math
+import random
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ase_nnxc.plugins import manager
@@ -76,7 +82,9 @@ def evaluate(predictor: Predictor, entries: list[Entry], progress: bool = False)
 
 def mean_absolute_error(results: list[EntryResult], e_type: str | None = None) -> float:
     """MAE in kcal/mol over the evaluated energy entries (of one type if given)."""
-    errors = [abs(r.error_kcal) for r in results if not r.failed and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)]
+    errors = [
+        abs(r.error_kcal) for r in results if not r.failed and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)
+    ]
     return sum(errors) / len(errors) if errors else math.nan
 
 
@@ -153,6 +161,7 @@ class Trainer:
             "history": self.history,
             "failures": self.failures,
             "densities": [[list(k), v] for k, v in self.predictor.densities.items()],
+            "rng": _rng_state(),
         }
 
     def save(self, name: str = "last.pt", with_state: bool = True) -> Path:
@@ -180,10 +189,31 @@ class Trainer:
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
         self.history, self.failures = list(state["history"]), int(state["failures"])
         self.predictor.densities = {tuple(k): v for k, v in state["densities"]}
+        if "rng" in state:
+            _set_rng_state(state["rng"])
+
+    def _truncate_log(self, log: Path) -> None:
+        """Drop log rows of steps the checkpoint does not hold; the resumed run writes them again.
+
+        A kill between a step's log line and its checkpoint write leaves such a row.
+        """
+        with log.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+        kept = rows[:1]
+        for row in rows[1:]:
+            epoch, step = int(row[0]), int(row[1])
+            # Rows carry the epoch and the number of batches done in it; the checkpoint's
+            # (epoch, batch) has already rolled over to (epoch + 1, 0) at an epoch's end.
+            if epoch < self.epoch or (epoch == self.epoch and step <= self.batch):
+                kept.append(row)
+        with log.open("w", newline="") as fh:
+            csv.writer(fh).writerows(kept)
 
     # -- training --------------------------------------------------------------------
     def _batches(self, epoch: int) -> list[list[Entry]]:
-        order = torch.randperm(len(self.train_entries), generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch))
+        order = torch.randperm(
+            len(self.train_entries), generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
+        )
         size = self.config.batch_size or len(order)
         entries = [self.train_entries[i] for i in order.tolist()]
         return [entries[i : i + size] for i in range(0, len(entries), size)]
@@ -218,14 +248,20 @@ class Trainer:
         if resume and last.exists():
             self.restore(last)
         log = self.output / "log.csv"
-        if not (resume and log.exists()):
+        if resume and log.exists():
+            self._truncate_log(log)
+        else:
             with log.open("w", newline="") as fh:
                 csv.writer(fh).writerow(["epoch", "step", "loss", "failed", "valid_mae_kcal"])
         while self.epoch < self.config.epochs:
             batches = self._batches(self.epoch)
             bar = tqdm(
-                total=len(batches), initial=self.batch, desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
-                disable=not self.progress, file=sys.stderr, leave=False,
+                total=len(batches),
+                initial=self.batch,
+                desc=f"epoch {self.epoch + 1}/{self.config.epochs}",
+                disable=not self.progress,
+                file=sys.stderr,
+                leave=False,
             )
             while self.batch < len(batches):
                 loss, failed = self.step(batches[self.batch])
@@ -235,7 +271,9 @@ class Trainer:
                 if self.batch == len(batches):
                     valid = evaluate(self.predictor, self.valid_entries) if self.valid_entries else []
                     row[4] = mean_absolute_error(valid) if valid else ""
-                    self.history.append({"epoch": self.epoch + 1, "loss": loss, "valid_mae_kcal": row[4], "failed": self.failures})
+                    self.history.append(
+                        {"epoch": self.epoch + 1, "loss": loss, "valid_mae_kcal": row[4], "failed": self.failures}
+                    )
                     self.epoch, self.batch = self.epoch + 1, 0
                 with log.open("a", newline="") as fh:
                     csv.writer(fh).writerow(row)
@@ -247,6 +285,28 @@ class Trainer:
             bar.close()
             if self.progress and self.history:
                 h = self.history[-1]
-                print(f"epoch {h['epoch']}: loss {h['loss']:.4e}  valid MAE {h['valid_mae_kcal'] or '-'} kcal/mol", file=sys.stderr)
+                print(
+                    f"epoch {h['epoch']}: loss {h['loss']:.4e}  valid MAE {h['valid_mae_kcal'] or '-'} kcal/mol",
+                    file=sys.stderr,
+                )
         self.save("model.pt", with_state=False)
         return self.history
+
+
+def _rng_state() -> dict:
+    """States of the torch, NumPy and Python generators (a model or plugin loss may draw)."""
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, internal, gauss_next = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+        "python": [version, list(internal), gauss_next],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
