@@ -83,12 +83,9 @@ def test_density_loss_gradient_matches_finite_differences(spec, e_type):
 
 def test_forces_of_random_neural_functional_match_finite_differences():
     system = MolecularSystem.from_symbols(["O", "H", "H"], [[0, 0, 0.22], [0, 1.43, -0.89], [0, -1.50, -0.80]], BASIS)
-    assert check_forces(system, functional(gga=True), SCFConfig(conv_tol=1e-11, conv_tol_grad=1e-7, grid_level=1),
-                        directions=1) < 1e-5
-
-
-def test_force_entries_are_reported_as_unsupported():
-    from ase_nnxc.train.predict import EntryFailed
-
-    with pytest.raises(EntryFailed, match="force entries are not supported"):
-        Predictor(functional(), CONFIG).predict(Entry("force", 0.0, (WATER,)))
+    assert (
+        check_forces(
+            system, functional(gga=True), SCFConfig(conv_tol=1e-11, conv_tol_grad=1e-7, grid_level=1), directions=1
+        )
+        < 1e-5
+    )

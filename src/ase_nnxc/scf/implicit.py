@@ -14,6 +14,11 @@ and XC kernel; applied by double backpropagation). For a loss ``L(D)`` the adjoi
     dL/dtheta = - d/dtheta < F(D; theta), X >,   X = sum_ai z_ai c_a c_i^T,
 
 a first derivative at fixed ``D``. No backpropagation through SCF iterations.
+
+Nuclear gradients get the same treatment (:func:`differentiable_nuclear_gradient`): for a
+loss gradient ``g = dL/d(dE/dR)`` the scalar ``g . dE/dR``, written as a function of ``D`` and
+``theta`` by :func:`ase_nnxc.scf.gradients.gradient_along`, is differentiated in ``theta``
+at fixed ``D`` and, through :func:`differentiable_density`, via ``D``.
 """
 
 from __future__ import annotations
@@ -59,7 +64,9 @@ class _Blocks:
 
     def project(self, matrices: torch.Tensor) -> torch.Tensor:
         """``c_a^T M_s c_i`` for every spin, flattened."""
-        return torch.cat([(self.virtual[s].T @ matrices[s] @ self.occupied[s]).reshape(-1) for s in range(len(self.sizes))])
+        return torch.cat(
+            [(self.virtual[s].T @ matrices[s] @ self.occupied[s]).reshape(-1) for s in range(len(self.sizes))]
+        )
 
 
 def _hessian_vector(ks: KohnSham, density: torch.Tensor):
@@ -86,7 +93,10 @@ def solve_adjoint(ks: KohnSham, result: SCFResult, grad_density: torch.Tensor) -
     hvp = _hessian_vector(ks, result.density)
     sym = grad_density + grad_density.transpose(-1, -2)
     rhs = torch.cat(
-        [((blocks.virtual[s].T @ sym[s] @ blocks.occupied[s]) * blocks.occupation[s]).reshape(-1) for s in range(len(blocks.sizes))]
+        [
+            ((blocks.virtual[s].T @ sym[s] @ blocks.occupied[s]) * blocks.occupation[s]).reshape(-1)
+            for s in range(len(blocks.sizes))
+        ]
     )
 
     def matvec(flat: np.ndarray) -> np.ndarray:
@@ -139,3 +149,38 @@ def differentiable_density(ks: KohnSham, result: SCFResult) -> torch.Tensor:
     """
     params = [p for p in ks.functional.parameters() if p.requires_grad]
     return _ConvergedDensity.apply(ks, result, *params)
+
+
+class _ConvergedNuclearGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ks: KohnSham, result: SCFResult, *parameters):
+        from ase_nnxc.scf.gradients import nuclear_gradient
+
+        ctx.ks, ctx.result = ks, result
+        return nuclear_gradient(ks, result)
+
+    @staticmethod
+    def backward(ctx, grad_gradient):
+        from ase_nnxc.scf.gradients import gradient_along
+
+        ks, result = ctx.ks, ctx.result
+        params = [p for p in ks.functional.parameters() if p.requires_grad]
+        with torch.enable_grad():
+            density = differentiable_density(ks, result)
+            along = gradient_along(ks, density, grad_gradient.detach())
+            grads = torch.autograd.grad(along, params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+        return (None, None, *grads)
+
+
+def differentiable_nuclear_gradient(ks: KohnSham, result: SCFResult) -> torch.Tensor:
+    """``dE/dR`` ``(natom, 3)`` at the converged ``result`` as a function of the functional's parameters.
+
+    The value is :func:`~ase_nnxc.scf.gradients.nuclear_gradient`. Backpropagating a loss
+    through it differentiates the Lagrangian gradient in the parameters at fixed density and
+    adds the density's response (one coupled-perturbed solve), with the energy-weighted
+    density written through ``D`` and the Fock matrix so that its response is included too.
+    Needs exact two-electron integrals.
+    """
+    params = [p for p in ks.functional.parameters() if p.requires_grad]
+    return _ConvergedNuclearGradient.apply(ks, result, *params)

@@ -9,12 +9,19 @@ A file is a list of entries::
         - {moldesc: 'Li 1.5070 0 0; H -1.5070 0 0', basis: '6-311++G(3df,3pd)'}
         - {moldesc: 'Li 0 0 0', basis: '6-311++G(3df,3pd)', spin: 1}
         - {moldesc: 'H 0 0 0', basis: '6-311++G(3df,3pd)', spin: 1}
+    - e_type: force                  # one system; true_val 0 (or omitted): an equilibrium geometry
+      true_val: [[0, 0, 0.0123], [0, 0, -0.0123]]   # or forces in Hartree/Bohr, (natom, 3) or a .npy path
+      systems:
+        - {moldesc: 'H 0 0 0; H 0 0 1.5', basis: '6-31g'}
 
 ``moldesc`` coordinates are in Bohr. Energy entries follow DeepChem's convention
 ``value = sum_{i>0} number_i E_i - number_0 E_0``: atomisation energy = atoms - molecule,
 ionisation energy = cation - neutral. ``dm`` entries hold a reference density matrix of
 the first system, ``dens`` a reference density matrix (``(nao, nao)``) or density values on
-the system's grid, and ``force`` entries ask for zero force (an equilibrium geometry).
+the system's grid. ``force`` entries hold the forces ``-dE/dR`` on the atoms of their one
+system in Hartree/Bohr, rows in ``moldesc`` order: ``0`` for an equilibrium geometry (every
+component zero), else an ``(natom, 3)`` array written inline or as a ``.npy`` path. The
+loss compares all ``3 natom`` components.
 """
 
 from __future__ import annotations
@@ -88,7 +95,8 @@ class Entry:
     e_type: str
     """``ae``, ``ie``, ``dm``, ``dens`` or ``force``."""
     true_val: float | np.ndarray = field(repr=False)
-    """Label: Hartree for energies, an array for ``dm``/``dens``, unused for ``force``."""
+    """Label: Hartree for energies, an array for ``dm``/``dens``, ``0.0`` or ``(natom, 3)``
+    Hartree/Bohr for ``force``."""
     systems: tuple[SystemSpec, ...]
     """The molecules involved."""
     weight: float = 1.0
@@ -127,16 +135,15 @@ def _parse_entry(raw, index: int, path: Path) -> Entry:
         systems.append(spec)
     if e_type in ("ae", "ie") and len(systems) < 2:
         raise DatasetError(f"{where}: an {e_type} entry needs at least two systems")
+    if e_type == "force" and len(systems) != 1:
+        raise DatasetError(f"{where}: a force entry has exactly one system, got {len(systems)}")
     true_val = raw.get("true_val", 0.0 if e_type == "force" else None)
     if true_val is None:
         raise DatasetError(f"{where}: missing 'true_val'")
-    if e_type in ("dm", "dens"):
-        npy = Path(str(true_val))
-        npy = npy if npy.is_absolute() else path.parent / npy
-        try:
-            true_val = np.load(npy)
-        except (OSError, ValueError) as err:
-            raise DatasetError(f"{where}: cannot read label array {npy}: {err}") from err
+    if e_type == "force":
+        true_val = _force_label(true_val, systems[0], where, path)
+    elif e_type in ("dm", "dens"):
+        true_val = _load_array(true_val, where, path)
     else:
         try:
             true_val = float(true_val)
@@ -147,6 +154,36 @@ def _parse_entry(raw, index: int, path: Path) -> Entry:
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{where}: weight {raw.get('weight')!r} is not a number") from err
     return Entry(e_type, true_val, tuple(systems), weight, str(raw.get("name", f"{e_type}-{index}")))
+
+
+def _load_array(true_val, where: str, path: Path) -> np.ndarray:
+    npy = Path(str(true_val))
+    npy = npy if npy.is_absolute() else path.parent / npy
+    try:
+        return np.load(npy)
+    except (OSError, ValueError) as err:
+        raise DatasetError(f"{where}: cannot read label array {npy}: {err}") from err
+
+
+def _force_label(true_val, spec: SystemSpec, where: str, path: Path) -> float | np.ndarray:
+    """``0.0`` (equilibrium) or the ``(natom, 3)`` forces in Hartree/Bohr."""
+    if isinstance(true_val, str):
+        try:
+            true_val = float(true_val)
+        except ValueError:
+            true_val = _load_array(true_val, where, path)
+    if isinstance(true_val, (int, float)):
+        if true_val != 0:
+            raise DatasetError(f"{where}: a scalar force label must be 0 (an equilibrium geometry), got {true_val}")
+        return 0.0
+    try:
+        forces = np.asarray(true_val, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{where}: force label is not an array of numbers: {err}") from err
+    natom = len(spec.to_system().numbers)
+    if forces.shape != (natom, 3):
+        raise DatasetError(f"{where}: force label has shape {forces.shape}, want ({natom}, 3) for {spec.moldesc!r}")
+    return forces
 
 
 def read_yaml(path, error: type[ValueError]):

@@ -4,7 +4,8 @@ Energies use the variational argument: at self-consistency ``dE/dtheta`` is the 
 derivative at fixed density, so an energy is re-evaluated with gradients at the converged
 density, with no SCF backward. Density-matrix and density entries go through
 :func:`ase_nnxc.scf.implicit.differentiable_density` (coupled-perturbed Kohn-Sham), and
-force entries through the Lagrangian gradient with the density response added.
+force entries through :func:`ase_nnxc.scf.implicit.differentiable_nuclear_gradient` (the
+Lagrangian gradient with the responses of the density and the energy-weighted density).
 
 Converged densities are cached per system and warm-start the next SCF.
 """
@@ -15,8 +16,9 @@ from dataclasses import replace
 
 import torch
 
+from ase_nnxc.integrals import JKEngine
 from ase_nnxc.scf import KohnSham, SCFConfig, SCFNotConverged, SCFResult, run_scf
-from ase_nnxc.scf.implicit import differentiable_density
+from ase_nnxc.scf.implicit import differentiable_density, differentiable_nuclear_gradient
 from ase_nnxc.train.dataset import Entry, SystemSpec
 from ase_nnxc.xc.base import XCFunctional
 
@@ -73,13 +75,15 @@ class Predictor:
         return energy
 
     def predict(self, entry: Entry) -> torch.Tensor:
-        """Prediction for ``entry``: a scalar (ae, ie, force: squared-force sum) or an array (dm, dens)."""
+        """Prediction for ``entry``: a scalar (ae, ie) or an array (dm, dens; force: ``(natom, 3)`` Hartree/Bohr)."""
         if entry.e_type in ("ae", "ie"):
             return sum(c * self.energy(s) for c, s in zip(entry.coefficients(), entry.systems))
         spec = entry.systems[0]
         ks, result = self.solve(spec)
         if entry.e_type == "force":
-            return _force_norm(ks, result)
+            if not isinstance(ks.jk, JKEngine):
+                raise EntryFailed(f"entry {entry.name}: force entries need exact two-electron integrals")
+            return -differentiable_nuclear_gradient(ks, result)
         density = differentiable_density(ks, result).sum(0)
         if entry.e_type == "dm":
             return density
@@ -87,9 +91,18 @@ class Predictor:
 
     def target(self, entry: Entry) -> torch.Tensor:
         """The label of ``entry`` as a tensor comparable with :meth:`predict`."""
-        if entry.e_type in ("ae", "ie", "force"):
+        if entry.e_type in ("ae", "ie"):
             return torch.tensor(float(entry.true_val), dtype=torch.float64)
         value = torch.as_tensor(entry.true_val, dtype=torch.float64)
+        if entry.e_type == "force":
+            natom = len(self.kohn_sham(entry.systems[0]).system.numbers)
+            if value.dim() == 0:  # 0: an equilibrium geometry
+                return value.expand(natom, 3).clone()
+            if value.shape != (natom, 3):
+                raise EntryFailed(
+                    f"entry {entry.name}: reference forces have shape {tuple(value.shape)}, want ({natom}, 3)"
+                )
+            return value
         if entry.e_type != "dens":
             return value
         ks = self.kohn_sham(entry.systems[0])
@@ -113,12 +126,3 @@ def _density_on_grid(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
     coords = torch.from_numpy(ks.grid.coords)
     rho = density_features(density[None], coords, ks.positions, ks.ao_cache, 1)[0, 0]
     return torch.from_numpy(ks.grid.weights).sqrt() * rho
-
-
-def _force_norm(ks: KohnSham, result: SCFResult) -> torch.Tensor:
-    """Sum of squared nuclear gradient components, differentiable in the parameters.
-
-    Not implemented yet: the energy-weighted density's response to the parameters is
-    needed as well as the density's.
-    """
-    raise EntryFailed("force entries are not supported yet (needs the response of W to the parameters)")
