@@ -82,7 +82,9 @@ class Predictor:
         ks, result = self.solve(spec)
         if entry.e_type == "force":
             if not isinstance(ks.jk, JKEngine):
-                raise EntryFailed(f"entry {entry.name}: force entries need exact two-electron integrals")
+                raise EntryFailed(
+                    f"entry {entry.name}: force entries need exact two-electron integrals, not density fitting"
+                )
             return -differentiable_nuclear_gradient(ks, result)
         density = differentiable_density(ks, result).sum(0)
         if entry.e_type == "dm":
