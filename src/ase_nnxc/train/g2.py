@@ -1,19 +1,22 @@
-"""Datasets built from ASE's experimental G2 data (``ase.data.g2_1``): nothing is downloaded.
+"""Reference data built from ASE's experimental G2 sets and published atomic values.
 
-* :func:`ionisation_entries`: first ionisation energies of atoms (``ie`` entries,
-  cation minus neutral), from the experimental values ASE ships (eV, converted to Hartree).
-* :func:`atomisation_entries`: atomisation energies of G2-1 molecules
-  (``ase.data.g2_1.get_atomization_energy``, experimental, zero-point removed).
+Nothing is downloaded: ASE ships the G2-1 and G2-2 geometries with experimental enthalpies of
+formation, zero-point energies and thermal corrections, and the ionisation energies of the
+atoms H-Ar are the NIST values below.
+
+* :func:`atomisation_energy`: the experimental, zero-point-free atomisation energy of a
+  G2-1 or G2-2 molecule (ASE's ``g2_1.get_atomization_energy`` formula, applied to both sets).
+* :func:`atomisation_entries` and :func:`ionisation_entries`: training/evaluation entries.
+* :data:`TRAINING_MOLECULES` and :data:`TEST_MOLECULES`: the structural split (at most two
+  non-hydrogen atoms may be trained on; every other G2 molecule is a test molecule).
 """
 
 from __future__ import annotations
 
-from ase.data import atomic_numbers
-from ase.data.g2_1 import data as g2_1_data
-from ase.data.g2_1 import get_atomization_energy
+from ase.data import atomic_numbers, chemical_symbols, g2_1, g2_2
 
 from ase_nnxc.train.dataset import Entry, SystemSpec
-from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_EV
+from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 #: Ground-state spins (N_alpha - N_beta) of neutral atoms H-Ar.
 ATOM_SPINS = {
@@ -21,49 +24,127 @@ ATOM_SPINS = {
     "Na": 1, "Mg": 0, "Al": 1, "Si": 2, "P": 3, "S": 2, "Cl": 1, "Ar": 0,
 }  # fmt: skip
 
+#: First ionisation energies (eV) of the atoms H-Ar, NIST Atomic Spectra Database
+#: (Kramida, Ralchenko, Reader and NIST ASD Team, ver. 5.11, ground-state ionisation energies).
+IONISATION_ENERGIES_EV = {
+    "H": 13.598434599702, "He": 24.587389011, "Li": 5.391714996, "Be": 9.322699,
+    "B": 8.298019, "C": 11.260288, "N": 14.53413, "O": 13.618055, "F": 17.42282,
+    "Ne": 21.564541, "Na": 5.13907696, "Mg": 7.646236, "Al": 5.985769, "Si": 8.15168,
+    "P": 10.486686, "S": 10.36001, "Cl": 12.967633, "Ar": 15.7596119,
+}  # fmt: skip
 
-def _cation_spin(symbol: str) -> int:
-    """Ground-state spin of the singly charged cation (Hund's rule on the outer shell)."""
-    z = atomic_numbers[symbol] - 1
-    return ATOM_SPINS[[s for s, n in atomic_numbers.items() if n == z][0]] if z > 0 else 0
+ATOMS_H_AR = tuple(ATOM_SPINS)
+#: Atoms whose ionisation energies the shipped functional is trained on ...
+IP_TRAINING_ATOMS = ("Li", "C", "N", "O", "Ne", "Na", "Si", "S", "Cl")
+#: ... and the held-out rest, never used in training or model selection.
+IP_TEST_ATOMS = tuple(a for a in ATOMS_H_AR if a not in IP_TRAINING_ATOMS)
+
+_DATA = {**g2_1.data, **g2_2.data}
+G2_1_MOLECULES = tuple(g2_1.molecule_names)
+G2_2_MOLECULES = tuple(g2_2.molecule_names)
+
+
+def _heavy_atoms(name: str) -> int:
+    return sum(s != "H" for s in g2_1.string2symbols(_DATA[name]["symbols"]))
+
+
+#: G2 molecules that training may use: at most two non-hydrogen atoms.
+TRAINING_MOLECULES = tuple(n for n in G2_1_MOLECULES + G2_2_MOLECULES if _heavy_atoms(n) <= 2)
+#: Every other G2-1/G2-2 molecule: never seen in training or model selection.
+TEST_MOLECULES = tuple(n for n in G2_1_MOLECULES + G2_2_MOLECULES if _heavy_atoms(n) > 2)
+
+
+def atomisation_energy(name: str) -> float:
+    """Experimental atomisation energy of a G2-1 or G2-2 molecule (Hartree, no zero-point energy).
+
+    ``-dH_f(mol) + ZPE + thermal(mol) + sum_atoms (dH_f(atom) - thermal(atom))``, the
+    formula of ``ase.data.g2_1.get_atomization_energy`` (kcal/mol in ASE's tables).
+    """
+    if name not in _DATA or name in ATOM_SPINS:
+        raise ValueError(f"{name!r} is not a G2-1 or G2-2 molecule.")
+    d = _DATA[name]
+    kcal = -d["enthalpy"] + d["ZPE"] + d["thermal correction"]
+    for symbol in g2_1.string2symbols(d["symbols"]):
+        kcal += _DATA[symbol]["enthalpy"] - _DATA[symbol]["thermal correction"]
+    return kcal / HARTREE_TO_KCAL_PER_MOL
+
+
+def atom_spec(symbol: str, basis: str, charge: int = 0, number: int = 1) -> SystemSpec:
+    """A free atom (or its singly charged cation) in its ground-state spin."""
+    spin = ATOM_SPINS[symbol]
+    if charge == 1:
+        z = atomic_numbers[symbol] - 1
+        spin = ATOM_SPINS[chemical_symbols[z]] if z > 0 else 0
+    elif charge != 0:
+        raise ValueError("only neutral atoms and singly charged cations are tabulated")
+    return SystemSpec(f"{symbol} 0 0 0", basis, spin=spin, charge=charge, number=number)
+
+
+def molecule_spec(name: str, basis: str) -> SystemSpec:
+    """A G2 molecule at ASE's geometry, spin from its initial magnetic moments."""
+    from ase.build import molecule
+
+    atoms = molecule(name)
+    positions = atoms.positions * ANGSTROM_TO_BOHR
+    moldesc = "; ".join(f"{s} {x:.8f} {y:.8f} {z:.8f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), positions))
+    spin = int(round(abs(atoms.get_initial_magnetic_moments().sum())))
+    return SystemSpec(moldesc, basis, spin=spin)
 
 
 def ionisation_entries(symbols, basis: str = "def2-svp") -> list[Entry]:
-    """Experimental first ionisation energies of the given atoms (those ASE has).
+    """First ionisation energies of atoms (``ie`` entries: cation minus neutral, NIST values).
 
     Raises
     ------
     ValueError
-        For an atom without an experimental value in ``ase.data.g2_1`` or without electrons
-        after ionisation (H).
+        For an atom outside H-Ar or H itself (H+ has no electrons).
 
     """
     entries = []
     for symbol in symbols:
-        value = g2_1_data.get(symbol, {}).get("ionization energy")
-        if value is None:
-            raise ValueError(f"ASE's G2-1 data has no ionisation energy for {symbol}.")
+        if symbol not in IONISATION_ENERGIES_EV:
+            raise ValueError(f"no tabulated ionisation energy for {symbol!r} (atoms H-Ar only).")
         if symbol == "H":
             raise ValueError("H+ has no electrons; leave H out of ionisation-energy sets.")
-        neutral = SystemSpec(f"{symbol} 0 0 0", basis, spin=ATOM_SPINS[symbol])
-        cation = SystemSpec(f"{symbol} 0 0 0", basis, spin=_cation_spin(symbol), charge=1)
-        entries.append(Entry("ie", value / HARTREE_TO_EV, (neutral, cation), name=f"IP {symbol}"))
+        systems = (atom_spec(symbol, basis), atom_spec(symbol, basis, charge=1))
+        entries.append(Entry("ie", IONISATION_ENERGIES_EV[symbol] / HARTREE_TO_EV, systems, name=f"IP {symbol}"))
     return entries
 
 
 def atomisation_entries(names, basis: str = "def2-svp") -> list[Entry]:
-    """Experimental atomisation energies of G2-1 molecules (molecule first, then its atoms)."""
-    from ase.build import molecule
-
+    """Experimental atomisation energies of G2-1/G2-2 molecules (molecule first, then its atoms)."""
     entries = []
     for name in names:
-        atoms = molecule(name)
-        moldesc = "; ".join(f"{s} {x:.8f} {y:.8f} {z:.8f}" for s, (x, y, z) in zip(atoms.get_chemical_symbols(), atoms.positions * ANGSTROM_TO_BOHR))
-        spin = int(round(abs(atoms.get_initial_magnetic_moments().sum())))
-        systems = [SystemSpec(moldesc, basis, spin=spin)]
         counts: dict[str, int] = {}
-        for symbol in atoms.get_chemical_symbols():
+        for symbol in g2_1.string2symbols(_DATA[name]["symbols"]):
             counts[symbol] = counts.get(symbol, 0) + 1
-        systems += [SystemSpec(f"{s} 0 0 0", basis, spin=ATOM_SPINS[s], number=n) for s, n in counts.items()]
-        entries.append(Entry("ae", get_atomization_energy(name) / HARTREE_TO_EV, tuple(systems), name=f"AE {name}"))
+        systems = [molecule_spec(name, basis)] + [atom_spec(s, basis, number=n) for s, n in counts.items()]
+        entries.append(Entry("ae", atomisation_energy(name), tuple(systems), name=f"AE {name}"))
     return entries
+
+
+def training_entries(basis: str = "def2-svp") -> list[Entry]:
+    """The structural training set: AEs of the G2 molecules with <= 2 non-H atoms, and IPs.
+
+    The IPs are those of :data:`IP_TRAINING_ATOMS`.
+    """
+    return atomisation_entries(TRAINING_MOLECULES, basis) + ionisation_entries(IP_TRAINING_ATOMS, basis)
+
+
+def main(argv=None) -> None:
+    """``python -m ase_nnxc.train.g2 OUT.yaml [--basis B]``: write the training set as DeepChem YAML."""
+    import argparse
+
+    from ase_nnxc.train.dataset import save_dataset
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("out")
+    parser.add_argument("--basis", default="def2-svp")
+    args = parser.parse_args(argv)
+    entries = training_entries(args.basis)
+    save_dataset(entries, args.out)
+    print(f"wrote {len(entries)} entries to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

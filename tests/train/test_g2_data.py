@@ -1,0 +1,58 @@
+"""Reference data of the accuracy benchmark and the training split."""
+
+import ase.data.g2_1 as ase_g2_1
+import ase.data.g2_2 as ase_g2_2
+import pytest
+
+from ase_nnxc.train import g2
+from ase_nnxc.units import HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
+
+
+def test_g2_1_atomisation_energies_match_ase():
+    for name in g2.G2_1_MOLECULES:
+        assert g2.atomisation_energy(name) * HARTREE_TO_KCAL_PER_MOL == pytest.approx(
+            ase_g2_1.get_atomization_energy(name), abs=1e-9
+        )
+
+
+def test_g2_2_benzene_atomisation_energy_from_its_enthalpy():
+    # dH_f(298 K) = 19.7 kcal/mol; 6 C + 6 H atoms (169.98 - 0.25, 51.63 - 1.01); ZPE and thermal correction of C6H6.
+    d = ase_g2_2.data["C6H6"]
+    expected = -19.7 + d["ZPE"] + d["thermal correction"] + 6 * (169.98 - 0.25) + 6 * (51.63 - 1.01)
+    assert d["enthalpy"] == 19.7
+    assert g2.atomisation_energy("C6H6") * HARTREE_TO_KCAL_PER_MOL == pytest.approx(expected, abs=1e-9)
+
+
+def test_nist_ionisation_energies_agree_with_ase_rounded_values():
+    ase_values = {s: ase_g2_1.data[s]["ionization energy"] for s in ase_g2_1.atom_names}
+    ase_values.update({s: ase_g2_2.data[s]["ionization energy"] for s in ("B", "Al")})
+    for symbol, value in ase_values.items():
+        assert g2.IONISATION_ENERGIES_EV[symbol] == pytest.approx(value, abs=0.011), symbol
+
+
+def test_split_is_structural_and_complete():
+    all_molecules = set(g2.G2_1_MOLECULES) | set(g2.G2_2_MOLECULES)
+    assert set(g2.TRAINING_MOLECULES) | set(g2.TEST_MOLECULES) == all_molecules
+    assert not set(g2.TRAINING_MOLECULES) & set(g2.TEST_MOLECULES)
+    assert len(all_molecules) == 148
+    for name in ("C6H6", "CO2", "SO2", "CF4", "CH3CH2OH"):
+        assert name in g2.TEST_MOLECULES
+    for name in ("H2", "CH4", "C2H6", "CH3OH", "Cl2"):
+        assert name in g2.TRAINING_MOLECULES
+    training = g2.training_entries()
+    assert {e.name for e in training}.isdisjoint({f"AE {n}" for n in g2.TEST_MOLECULES})
+    assert {e.name for e in training if e.e_type == "ie"} == {f"IP {a}" for a in g2.IP_TRAINING_ATOMS}
+    assert not set(g2.IP_TRAINING_ATOMS) & set(g2.IP_TEST_ATOMS)
+
+
+def test_entries_follow_the_deepchem_sign_convention():
+    (ae,) = g2.atomisation_entries(["CH4"])
+    assert ae.coefficients() == [-1, 1, 4]
+    assert [s.spin for s in ae.systems] == [0, 2, 1]
+    (ip,) = g2.ionisation_entries(["C"])
+    assert [(s.charge, s.spin) for s in ip.systems] == [(0, 2), (1, 1)]
+    assert float(ip.true_val) * HARTREE_TO_EV == pytest.approx(11.260288)
+    with pytest.raises(ValueError, match="no electrons"):
+        g2.ionisation_entries(["H"])
+    with pytest.raises(ValueError, match="not a G2"):
+        g2.atomisation_energy("C")
