@@ -13,6 +13,7 @@ Example::
     seed: 0
     output: runs/nn-lda
     scf: {conv_tol: 1.0e-9, grid_level: 3}
+    pretrain: {epochs: 100, rounds: 2, lr: 0.01}   # optional: frozen-density rounds first
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class TrainConfig:
     """Seed of the model initialisation, the shuffling and the validation split."""
     scf: dict = field(default_factory=dict)
     """Keyword arguments of :class:`~ase_nnxc.scf.SCFConfig`."""
+    pretrain: dict = field(default_factory=dict)
+    """Frozen-density training before the SCF epochs (:mod:`ase_nnxc.train.pretrain`):
+    ``epochs`` per round (0: none), ``rounds`` (re-converge and re-freeze), ``lr``, ``weight_decay``."""
     source: str = ""
     """The file this configuration came from (for messages)."""
 
@@ -75,6 +79,15 @@ class TrainConfig:
         unknown = set(self.weights) - set(ENTRY_TYPES)
         if unknown:
             raise ConfigError(f"{where}: loss weights for unknown entry types {sorted(unknown)}")
+        unknown = set(self.pretrain) - {"epochs", "lr", "weight_decay", "rounds"}
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown pretrain keys {sorted(unknown)}; known: epochs, lr, weight_decay, rounds"
+            )
+        if int(self.pretrain.get("epochs", 0)) < 0 or float(self.pretrain.get("lr", 1.0)) <= 0:
+            raise ConfigError(f"{where}: pretrain epochs must be >= 0 and lr positive")
+        if int(self.pretrain.get("rounds", 1)) < 1:
+            raise ConfigError(f"{where}: pretrain rounds must be >= 1")
         if isinstance(self.validation, float) and not 0 < self.validation < 1:
             raise ConfigError(f"{where}: a validation fraction must lie in (0, 1), got {self.validation}")
 
@@ -85,7 +98,20 @@ class TrainConfig:
         raw = read_yaml(path, ConfigError)
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: a training config is a YAML mapping")
-        known = {"train", "validation", "model", "base", "loss", "optimizer", "epochs", "batch_size", "seed", "output", "scf"}
+        known = {
+            "train",
+            "validation",
+            "model",
+            "base",
+            "loss",
+            "optimizer",
+            "epochs",
+            "batch_size",
+            "seed",
+            "output",
+            "scf",
+            "pretrain",
+        }
         unknown = set(raw) - known
         if unknown:
             raise ConfigError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -121,6 +147,7 @@ class TrainConfig:
                 batch_size=int(raw.get("batch_size", 0)),
                 seed=int(raw.get("seed", 0)),
                 scf=dict(raw.get("scf", {})),
+                pretrain=dict(raw.get("pretrain") or {}),
                 source=str(path),
             )
         except (TypeError, ValueError, AttributeError) as err:

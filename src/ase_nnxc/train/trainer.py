@@ -140,6 +140,7 @@ class Trainer:
         self.batch = 0
         self.history: list[dict] = []
         self.failures = 0
+        self.pretrain_history: list[float] | None = None
 
     # -- state -----------------------------------------------------------------------
     def _meta(self) -> dict:
@@ -162,6 +163,7 @@ class Trainer:
             "failures": self.failures,
             "densities": [[list(k), v] for k, v in self.predictor.densities.items()],
             "rng": _rng_state(),
+            "pretrain_history": self.pretrain_history,
         }
 
     def save(self, name: str = "last.pt", with_state: bool = True) -> Path:
@@ -191,6 +193,7 @@ class Trainer:
         self.predictor.densities = {tuple(k): v for k, v in state["densities"]}
         if "rng" in state:
             _set_rng_state(state["rng"])
+        self.pretrain_history = state.get("pretrain_history")
 
     def _truncate_log(self, log: Path) -> None:
         """Drop log rows of steps the checkpoint does not hold; the resumed run writes them again.
@@ -210,6 +213,43 @@ class Trainer:
             csv.writer(fh).writerows(kept)
 
     # -- training --------------------------------------------------------------------
+    def pretrain(self) -> list[float]:
+        """Frozen-density training (the config's ``pretrain`` section) on the energy entries.
+
+        Each round converges every training system with the current functional, freezes its
+        density and takes ``epochs`` Adam steps there (:mod:`ase_nnxc.train.pretrain`). The
+        gradient at a frozen self-consistent density is the self-consistent gradient, so later
+        rounds train through the SCF with densities that lag by one round. The last densities
+        warm-start the self-consistent epochs.
+        """
+        from ase_nnxc.train.pretrain import freeze_entries, pretrain
+
+        options = self.config.pretrain
+        params = [p for p in self.functional.parameters() if p.requires_grad]
+        optimiser = torch.optim.Adam(params, lr=float(options.get("lr", 3e-3)))
+        history: list[float] = []
+        for round_ in range(int(options.get("rounds", 1))):
+            frozen, failed = freeze_entries(self.train_entries, self.functional, self.scf_config, self.progress)
+            for key, message in failed.items():
+                print(
+                    f"warning: system {key[0]!r} left out of pre-training round {round_ + 1}: {message}",
+                    file=sys.stderr,
+                )
+            history += pretrain(
+                self.functional,
+                self.train_entries,
+                frozen,
+                int(options["epochs"]),
+                weight_decay=float(options.get("weight_decay", 0.0)),
+                type_weights=self.config.weights,
+                progress=self.progress,
+                optimiser=optimiser,
+            )
+            self.predictor.densities.update({key: f.density for key, f in frozen.items()})
+            if self.progress:
+                print(f"pre-training round {round_ + 1}: loss {history[-1]:.4g} (kcal/mol)^2", file=sys.stderr)
+        return history
+
     def _batches(self, epoch: int) -> list[list[Entry]]:
         order = torch.randperm(
             len(self.train_entries), generator=torch.Generator().manual_seed(self.config.seed * 100003 + epoch)
@@ -253,6 +293,9 @@ class Trainer:
         else:
             with log.open("w", newline="") as fh:
                 csv.writer(fh).writerow(["epoch", "step", "loss", "failed", "valid_mae_kcal"])
+        if int(self.config.pretrain.get("epochs", 0)) and self.pretrain_history is None:
+            self.pretrain_history = self.pretrain()
+            self.save()
         while self.epoch < self.config.epochs:
             batches = self._batches(self.epoch)
             bar = tqdm(
