@@ -25,7 +25,7 @@ import pluggy
 from ase_nnxc.plugins import hookspecs
 
 #: Modules that register the built-in functionals, models and losses through the hooks.
-BUILTIN_PLUGINS: tuple[str, ...] = ("ase_nnxc.xc.builtin", "ase_nnxc.xc.neural", "ase_nnxc.train.losses")
+BUILTIN_PLUGINS: tuple[str, ...] = ("ase_nnxc.xc.builtin", "ase_nnxc.xc.neural", "ase_nnxc.train.losses", "ase_nnxc.pretrained")
 
 _manager: pluggy.PluginManager | None = None
 _registries: dict[str, dict[str, Registration]] | None = None
