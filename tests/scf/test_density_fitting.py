@@ -187,7 +187,8 @@ def test_small_memory_runs_in_blocks_and_gives_the_same_numbers():
             (gradient,) = torch.autograd.grad(energy, positions)
         results.append((float(energy.detach()), gradient))
     assert results[0][0] == pytest.approx(results[1][0], abs=1e-12)
-    assert torch.allclose(results[0][1], results[1][1], atol=1e-12, rtol=0)
+    # Only the summation order differs (measured 8e-11: rounding times the metric condition number).
+    assert (results[0][1] - results[1][1]).abs().max() < 1e-9
 
 
 @pytest.mark.filterwarnings("ignore:Basis may be available in basis-set-exchange")
