@@ -191,7 +191,6 @@ def test_small_memory_runs_in_blocks_and_gives_the_same_numbers():
     assert (results[0][1] - results[1][1]).abs().max() < 1e-9
 
 
-@pytest.mark.filterwarnings("ignore:Basis may be available in basis-set-exchange")
 def test_command_line_density_fit_gives_the_calculator_numbers(tmp_path, capsys):
     path = tmp_path / "water.xyz"
     write(path, atoms("H2O"))
@@ -205,6 +204,7 @@ def test_command_line_density_fit_gives_the_calculator_numbers(tmp_path, capsys)
     assert np.abs(np.array(record["forces_eV_per_A"]) - water.get_forces()).max() < 1e-6
 
 
+@pytest.mark.filterwarnings("ignore:Basis may be available in basis-set-exchange")
 def test_auxiliary_basis_errors_are_clear():
     with pytest.raises(ValueError, match="only used with density_fit=True"):
         SCFConfig(auxbasis="weigend")
