@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     names = {
-        "all": g2.TRAINING_MOLECULES + g2.TEST_MOLECULES,
+        "all": g2.TEST_MOLECULES + g2.TRAINING_MOLECULES,
         "test": g2.TEST_MOLECULES,
         "train": g2.TRAINING_MOLECULES,
     }[args.subset]
