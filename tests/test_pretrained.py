@@ -25,7 +25,9 @@ def models_dir(tmp_path, monkeypatch):
 
 def tiny_checkpoint(path, basis="6-31g"):
     functional = build_functional("nn-lda", {"hidden": [3]}, "lda,vwn")
-    save_checkpoint(path, functional, {"model": "nn-lda", "options": {"hidden": [3]}, "base": "lda,vwn", "basis": basis})
+    save_checkpoint(
+        path, functional, {"model": "nn-lda", "options": {"hidden": [3]}, "base": "lda,vwn", "basis": basis}
+    )
     return path
 
 
@@ -61,3 +63,19 @@ def test_the_shipped_alias_is_registered_and_loads_with_its_basis():
     (basis,) = {s.basis for e in load_dataset(config.train) for s in e.systems}
     assert functional.default_basis == basis
     assert NNXC(xc="nnxc").basis == basis
+
+
+def test_shipped_functional_forces_match_finite_differences():
+    from ase.build import molecule
+
+    from ase_nnxc.scf import SCFConfig
+    from ase_nnxc.system import MolecularSystem
+    from ase_nnxc.testing import check_forces
+
+    if "nnxc" not in pretrained.shipped_functionals():
+        pytest.skip("no functional shipped in this checkout")
+    atoms = molecule("H2O")
+    atoms.positions += [[0.0, 0.05, 0.02], [0.03, 0.0, -0.04], [0.0, -0.02, 0.05]]
+    system = MolecularSystem.from_atoms(atoms, basis="def2-svp")
+    config = SCFConfig(grid_level=1, conv_tol=1e-11)
+    assert check_forces(system, pretrained.load("nnxc"), config, directions=2) < 1e-5
