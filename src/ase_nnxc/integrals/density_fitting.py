@@ -24,8 +24,8 @@ import scipy.linalg
 from ase_nnxc.integrals.one_electron import sum_per_atom
 from ase_nnxc.integrals.two_electron import ExchangeTerm
 
-#: Eigenvalues of a density matrix below this fraction of its largest are dropped when it is
-#: factorised into orbitals for exchange.
+#: Relative accuracy of the orbital factorisation of density matrices for exchange: pivots
+#: (or eigenvalues) below this fraction of the largest element are dropped.
 FACTOR_CUTOFF = 1e-12
 #: Fraction of ``max_memory_mb`` one block of gradient integrals may take.
 BLOCK_MEMORY_FRACTION = 0.1
@@ -66,7 +66,25 @@ def _metric_solver(metric: np.ndarray):
 
 
 def _orbital_factor(density: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``D = U diag(n) U^T`` with negligible ``n`` dropped: ``U`` ``(nao, k)``, ``n`` ``(k,)``."""
+    """``D = U diag(n) U^T`` with negligible ``n`` dropped: ``U`` ``(nao, k)``, ``n`` ``(k,)``.
+
+    A positive semi-definite ``D`` (every density of the SCF) takes a pivoted Cholesky
+    factorisation (``n = 1``, ``k`` its rank), far cheaper than an eigendecomposition; an
+    indefinite one (Hessian-vector directions) its eigenvectors with signed ``n``.
+    """
+    from scipy.linalg import lapack
+
+    nao = density.shape[0]
+    scale = np.abs(density).max()
+    if scale == 0:
+        return np.zeros((nao, 0)), np.zeros(0)
+    # The cutoff is relative, so that K stays linear for the tiny directions of a Krylov solver.
+    factor, pivots, rank, info = lapack.dpstrf(density, tol=FACTOR_CUTOFF * scale, lower=1)
+    if info >= 0:
+        orbitals = np.zeros((nao, rank))
+        orbitals[pivots - 1] = np.tril(factor)[:, :rank]
+        if np.abs(orbitals @ orbitals.T - density).max() <= 10 * FACTOR_CUTOFF * scale:
+            return orbitals, np.ones(rank)
     values, vectors = np.linalg.eigh(density)
     kept = np.abs(values) > FACTOR_CUTOFF * np.abs(values).max()
     return np.ascontiguousarray(vectors[:, kept]), values[kept]
@@ -170,16 +188,20 @@ class DensityFittedJK:
         from pyscf import lib
 
         # Exchange from orbital factors costs naux nao^2 nocc instead of naux nao^3. Any
-        # symmetric matrix (Hessian-vector products use indefinite ones) splits into a
-        # positive and a negative semi-definite part, each a set of occupied orbitals.
-        values, vectors = np.linalg.eigh(densities)
-        # Relative per matrix: K is linear, so tiny Krylov directions must not lose their orbitals.
-        cutoff = FACTOR_CUTOFF * np.abs(values).max(axis=-1, keepdims=True)
+        # symmetric matrix splits into a positive and a negative semi-definite part, each a
+        # set of occupied orbitals (PySCF's K takes orbitals padded to one width).
+        factors = [_orbital_factor(d) for d in densities]
         for sign in (1.0, -1.0):
-            occupations = np.where(sign * values > cutoff, sign * values, 0.0)
-            if not occupations.any():
+            parts = [u[:, sign * n > 0] * np.sqrt(sign * n[sign * n > 0]) for u, n in factors]
+            width = max(part.shape[1] for part in parts)
+            if width == 0:
                 continue
-            tagged = lib.tag_array(densities, mo_coeff=vectors, mo_occ=occupations)
+            orbitals = np.zeros((len(parts), densities.shape[-1], width))
+            occupations = np.zeros((len(parts), width))
+            for s, part in enumerate(parts):
+                orbitals[s, :, : part.shape[1]] = part
+                occupations[s, : part.shape[1]] = 1.0
+            tagged = lib.tag_array(densities, mo_coeff=orbitals, mo_occ=occupations)
             for term in terms:
                 omega = None if term.omega == 0 else term.omega
                 vk = self._df.get_jk(tagged, hermi=1, with_j=False, with_k=True, omega=omega)[1]
