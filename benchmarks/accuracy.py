@@ -37,15 +37,24 @@ B3LYP 3.6, xcnn NN-PBE 4.1, DeepChem NN-LDA 28.8 kcal/mol.
 """
 
 
-def _row(method, ae, ip, h2_dev):
-    test, test_failed = accuracy.mean_absolute(ae[n] for n in g2.TEST_MOLECULES if n in ae)
-    train, _ = accuracy.mean_absolute(ae[n] for n in g2.TRAINING_MOLECULES if n in ae)
-    g21, _ = accuracy.mean_absolute(ae[n] for n in g2.G2_1_MOLECULES if n in ae)
-    g22, _ = accuracy.mean_absolute(ae[n] for n in g2.G2_2_MOLECULES if n in ae)
-    ip_test, _ = accuracy.mean_absolute(ip[a] for a in g2.IP_TEST_ATOMS if a in ip)
-    ip_all, _ = accuracy.mean_absolute(ip.values())
-    failed = sum(v is None for v in ae.values()) + sum(v is None for v in ip.values())
-    return [method.name, test, train, g21, g22, ip_test, ip_all, h2_dev, failed]
+def _row(name, ae, ip, h2_dev, common):
+    """MAEs over ``common``: the molecules (and atoms) every method has an energy for."""
+
+    def mae(keys, errors):
+        return accuracy.mean_absolute(errors[k] for k in keys if k in common)[0]
+
+    missing = sum(v is None for v in ae.values()) + sum(v is None for v in ip.values())
+    return [
+        name,
+        mae(g2.TEST_MOLECULES, ae),
+        mae(g2.TRAINING_MOLECULES, ae),
+        mae(g2.G2_1_MOLECULES, ae),
+        mae(g2.G2_2_MOLECULES, ae),
+        mae(g2.IP_TEST_ATOMS, ip),
+        mae(g2.ATOMS_H_AR, ip),
+        h2_dev,
+        missing,
+    ]
 
 
 def _fmt(x):
@@ -60,6 +69,7 @@ def main(argv=None) -> int:
     parser.add_argument("--grid-level", type=int, default=3)
     parser.add_argument("--subset", choices=["all", "test", "train"], default="all", help="which G2 molecules")
     parser.add_argument("--no-h2", action="store_true", help="skip the H2 curve")
+    parser.add_argument("--cached-only", action="store_true", help="tabulate cached energies only, compute nothing")
     parser.add_argument("--cache", default="results/accuracy/cache", help="energy cache folder")
     parser.add_argument("--out", default="results/accuracy", help="folder for table.md, errors.csv and plots")
     args = parser.parse_args(argv)
@@ -75,25 +85,31 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    rows, ae_all, ip_all, curves = [], {}, {}, {}
+    ae_all, ip_all, h2_all, curves = {}, {}, {}, {}
     lo, hi = H2_WINDOW
     window = (np.array(H2_DISTANCES) >= lo - 1e-9) & (np.array(H2_DISTANCES) <= hi + 1e-9)
     fci = None if args.no_h2 else accuracy.fci_h2_curve(args.cache)
     for method in methods:
         print(f"== {method.name} / {method.resolved_basis()} / grid {method.grid_level}", flush=True)
-        ae = accuracy.atomisation_errors(method, names, args.cache)
-        ip = accuracy.ionisation_errors(method, g2.ATOMS_H_AR, args.cache)
+        compute = not args.cached_only
+        ae = accuracy.atomisation_errors(method, names, args.cache, compute=compute)
+        ip = accuracy.ionisation_errors(method, g2.ATOMS_H_AR, args.cache, compute=compute)
         h2_dev = float("nan")
         if fci is not None:
-            curves[method.name] = accuracy.h2_curve(method, args.cache)
+            curves[method.name] = accuracy.h2_curve(method, args.cache, compute=compute)
             h2_dev = float(np.nanmax(np.abs(curves[method.name] - fci)[window]))
-        ae_all[method.name], ip_all[method.name] = ae, ip
-        rows.append(_row(method, ae, ip, h2_dev))
-        print(f"   AE test MAE {rows[-1][1]:.2f}, IP held-out MAE {rows[-1][5]:.2f} kcal/mol", flush=True)
+        ae_all[method.name], ip_all[method.name], h2_all[method.name] = ae, ip, h2_dev
 
+    # Compare like with like: every column averages over the entries all methods have.
+    common = {k for k in names if all(ae_all[m][k] is not None for m in ae_all)}
+    common |= {a for a in g2.ATOMS_H_AR if all(ip_all[m][a] is not None for m in ip_all)}
+    rows = [_row(m, ae_all[m], ip_all[m], h2_all[m], common) for m in ae_all]
+    n_test = sum(n in common for n in g2.TEST_MOLECULES)
+    n_train = sum(n in common for n in g2.TRAINING_MOLECULES)
+    n_ip = sum(a in common for a in g2.IP_TEST_ATOMS)
     header = [
-        "functional", f"AE test (n={len(g2.TEST_MOLECULES)})", f"AE train pool (n={len(g2.TRAINING_MOLECULES)})",
-        "AE G2-1", "AE G2-2", f"IP held-out (n={len(g2.IP_TEST_ATOMS)})", "IP H-Ar", "H2 max dev 0.5-1.5 A", "failed",
+        "functional", f"AE test (n={n_test} of {len(g2.TEST_MOLECULES)})", f"AE train pool (n={n_train})",
+        "AE G2-1", "AE G2-2", f"IP held-out (n={n_ip})", "IP H-Ar", "H2 max dev 0.5-1.5 A", "missing",
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_fmt(x) for x in row) + " |" for row in rows]

@@ -109,10 +109,15 @@ def _spec_key(spec: SystemSpec) -> str:
 
 
 class EnergyCache:
-    """Total energies of one method, persisted after every new system."""
+    """Total energies of one method, persisted after every new system.
 
-    def __init__(self, method: Method, cache_dir):
+    With ``compute=False`` only cached energies are returned (``None`` for the rest), so a
+    table can be made from a run that is still going or was stopped.
+    """
+
+    def __init__(self, method: Method, cache_dir, compute: bool = True):
         self.method = method
+        self.compute = compute
         self.path = Path(cache_dir) / method.cache_name()
         self.records: dict[str, dict] = json.loads(self.path.read_text()) if self.path.is_file() else {}
 
@@ -125,6 +130,8 @@ class EnergyCache:
     def energy(self, spec: SystemSpec) -> float | None:
         """Total energy (Hartree) of ``spec``, or ``None`` if its SCF failed (the reason is cached)."""
         key = _spec_key(spec)
+        if key not in self.records and not self.compute:
+            return None
         if key not in self.records:
             start = time.perf_counter()
             try:
@@ -181,11 +188,13 @@ def reaction_value(cache: EnergyCache, entry: Entry) -> float | None:
     return total
 
 
-def entry_errors(method: Method, entries, cache_dir, progress: bool = True) -> dict[str, float | None]:
-    """``prediction - reference`` (kcal/mol) of each entry, by name; ``None`` where an SCF failed."""
+def entry_errors(
+    method: Method, entries, cache_dir, progress: bool = True, compute: bool = True
+) -> dict[str, float | None]:
+    """``prediction - reference`` (kcal/mol) of each entry, by name; ``None`` where an SCF failed (or was not run)."""
     from tqdm.auto import tqdm
 
-    cache = EnergyCache(method, cache_dir)
+    cache = EnergyCache(method, cache_dir, compute)
     out = {}
     for entry in tqdm(entries, desc=method.name, disable=not progress, leave=False):
         value = reaction_value(cache, entry)
@@ -193,14 +202,18 @@ def entry_errors(method: Method, entries, cache_dir, progress: bool = True) -> d
     return out
 
 
-def atomisation_errors(method: Method, names, cache_dir, progress: bool = True) -> dict[str, float | None]:
+def atomisation_errors(
+    method: Method, names, cache_dir, progress: bool = True, compute: bool = True
+) -> dict[str, float | None]:
     """Atomisation-energy errors (kcal/mol) of G2 molecules, keyed by molecule name."""
     entries = g2.atomisation_entries(names, method.resolved_basis())
-    errors = entry_errors(method, entries, cache_dir, progress)
+    errors = entry_errors(method, entries, cache_dir, progress, compute)
     return {name: errors[f"AE {name}"] for name in names}
 
 
-def ionisation_errors(method: Method, symbols, cache_dir, progress: bool = True) -> dict[str, float | None]:
+def ionisation_errors(
+    method: Method, symbols, cache_dir, progress: bool = True, compute: bool = True
+) -> dict[str, float | None]:
     """Ionisation-energy errors (kcal/mol) of atoms; H's IP is ``-E(H)``."""
     basis = method.resolved_basis()
     entries = [
@@ -212,12 +225,12 @@ def ionisation_errors(method: Method, symbols, cache_dir, progress: bool = True)
         )
         for s in symbols
     ]
-    return entry_errors(method, entries, cache_dir, progress)
+    return entry_errors(method, entries, cache_dir, progress, compute)
 
 
-def h2_curve(method: Method, cache_dir, distances=H2_DISTANCES) -> np.ndarray:
+def h2_curve(method: Method, cache_dir, distances=H2_DISTANCES, compute: bool = True) -> np.ndarray:
     """Binding curve ``E(H2, R) - 2 E(H)`` (kcal/mol) at ``distances`` (Angstrom)."""
-    cache = EnergyCache(method, cache_dir)
+    cache = EnergyCache(method, cache_dir, compute)
     basis = method.resolved_basis()
     hydrogen = cache.energy(g2.atom_spec("H", basis))
     curve = []
