@@ -1,6 +1,8 @@
 """Geometry optimisation of a distorted water molecule with ASE's BFGS and ase_nnxc.
 
-Run: python examples/optimize_geometry.py [--xc pbe] [--basis def2-svp]
+Run: python examples/optimize_geometry.py [--xc nnxc] [--basis BASIS]
+
+The default is the shipped neural functional `nnxc` in the basis it was trained in.
 Prints energy (eV) and the largest force (eV/Angstrom) at every step.
 """
 
@@ -13,8 +15,8 @@ from ase.optimize import BFGS
 from ase_nnxc import NNXC
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-parser.add_argument("--xc", default="pbe", help="functional name, registered name or checkpoint")
-parser.add_argument("--basis", default="def2-svp")
+parser.add_argument("--xc", default="nnxc", help="functional name, registered name or checkpoint")
+parser.add_argument("--basis", default=None, help="default: the functional's own basis, else def2-svp")
 parser.add_argument("--fmax", type=float, default=0.01, help="force threshold, eV/Angstrom")
 args = parser.parse_args()
 
@@ -22,8 +24,9 @@ atoms = molecule("H2O")
 atoms.positions[1] += (0.0, 0.10, 0.05)  # stretch one O-H bond
 atoms.positions[2] -= (0.0, 0.05, 0.0)
 atoms.calc = NNXC(xc=args.xc, basis=args.basis)
+basis = atoms.calc.basis
 
-print(f"Optimising H2O with {args.xc}/{args.basis}")
+print(f"Optimising H2O with {args.xc}/{basis}")
 optimizer = BFGS(atoms, logfile=None)
 for step, _ in enumerate(optimizer.irun(fmax=args.fmax, steps=50)):
     forces = atoms.get_forces()
