@@ -26,3 +26,34 @@ def atoms(name: str) -> Atoms:
 def system(name: str, basis: str = "def2-svp") -> MolecularSystem:
     """The :class:`MolecularSystem` of ``name`` in ``basis``."""
     return MolecularSystem.from_atoms(atoms(name), basis=basis, charge=0, spin=SPINS.get(name, 0))
+
+
+def directional_gradient_error(module, loss, step: float, seed: int = 5) -> float:
+    """Relative error of ``d loss/d theta`` along a random unit direction against central differences.
+
+    ``loss`` is a zero-argument callable evaluated at ``module``'s current trainable parameters
+    (each evaluation may run converged SCFs); the parameters are restored afterwards.
+    """
+    import torch
+
+    params = [p for p in module.parameters() if p.requires_grad]
+    module.zero_grad()
+    loss().backward()
+    grad = torch.cat([p.grad.reshape(-1) for p in params])
+    direction = torch.randn(grad.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    direction /= direction.norm()
+
+    def shift(amount: float) -> None:
+        offset = 0
+        for p in params:
+            p += amount * direction[offset : offset + p.numel()].reshape(p.shape)
+            offset += p.numel()
+
+    values = []
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            shift(sign * step)
+            values.append(float(loss()))
+            shift(-sign * step)
+    numeric = (values[0] - values[1]) / (2 * step)
+    return abs(float((grad * direction).sum()) - numeric) / abs(numeric)

@@ -3,6 +3,7 @@ converged SCF runs (closed and open shell), and forces of a neural functional.""
 
 import pytest
 import torch
+from samples import directional_gradient_error
 
 from ase_nnxc.scf import KohnSham, SCFConfig, run_scf
 from ase_nnxc.system import MolecularSystem
@@ -35,27 +36,7 @@ def loss_value(xc, entry, target):
 
 
 def directional_check(xc, entry, target, step=1e-3):
-    params = [p for p in xc.parameters() if p.requires_grad]
-    xc.zero_grad()
-    loss_value(xc, entry, target).backward()
-    grad = torch.cat([p.grad.reshape(-1) for p in params])
-    direction = torch.randn(grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    direction /= direction.norm()
-    values = []
-    for sign in (1.0, -1.0):
-        with torch.no_grad():
-            offset = 0
-            for p in params:
-                p += sign * step * direction[offset : offset + p.numel()].reshape(p.shape)
-                offset += p.numel()
-            values.append(float(loss_value(xc, entry, target)))
-            offset = 0
-            for p in params:
-                p -= sign * step * direction[offset : offset + p.numel()].reshape(p.shape)
-                offset += p.numel()
-    numeric = (values[0] - values[1]) / (2 * step)
-    analytic = float((grad * direction).sum())
-    return abs(analytic - numeric) / abs(numeric)
+    return directional_gradient_error(xc, lambda: loss_value(xc, entry, target), step)
 
 
 @pytest.mark.parametrize(

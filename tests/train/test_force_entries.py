@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from samples import directional_gradient_error
 
 from ase_nnxc.scf import KohnSham, SCFConfig, nuclear_gradient, run_scf
 from ase_nnxc.scf.gradients import coulomb_exchange_along, gradient_along, one_electron_along, xc_along
@@ -36,27 +37,7 @@ def loss_value(xc, entry):
 
 def directional_check(xc, entry, step=1e-4):
     """Relative error of the analytic loss gradient along a random direction vs central differences."""
-    params = [p for p in xc.parameters() if p.requires_grad]
-    xc.zero_grad()
-    loss_value(xc, entry).backward()
-    grad = torch.cat([p.grad.reshape(-1) for p in params])
-    direction = torch.randn(grad.shape, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    direction /= direction.norm()
-    values = []
-    for sign in (1.0, -1.0):
-        with torch.no_grad():
-            offset = 0
-            for p in params:
-                p += sign * step * direction[offset : offset + p.numel()].reshape(p.shape)
-                offset += p.numel()
-            values.append(float(loss_value(xc, entry)))
-            offset = 0
-            for p in params:
-                p -= sign * step * direction[offset : offset + p.numel()].reshape(p.shape)
-                offset += p.numel()
-    numeric = (values[0] - values[1]) / (2 * step)
-    analytic = float((grad * direction).sum())
-    return abs(analytic - numeric) / abs(numeric)
+    return directional_gradient_error(xc, lambda: loss_value(xc, entry), step)
 
 
 @pytest.mark.parametrize("spec", [LIH, METHYL], ids=["closed-shell", "open-shell"])
