@@ -24,7 +24,8 @@ class SCFConfig:
     level_shift: float = 0.0
     """Virtual-orbital level shift in Hartree (0 = none)."""
     fallback: bool = True
-    """On failure, retry once from the best density with damping 0.3 and level shift 0.25."""
+    """If DIIS fails, minimise the energy directly from the best cycle's orbitals, then, if that
+    fails too, retry DIIS from the best density with damping 0.3 and level shift 0.25."""
     grid_level: int = 3
     """PySCF grid level, 0 (coarse) to 9 (fine)."""
     jk_mode: str = "auto"

@@ -1,4 +1,4 @@
-"""The self-consistent field loop: DIIS first, damping and level shift as fallbacks."""
+"""The self-consistent field loop: DIIS first; direct minimisation, then damping and level shift, as fallbacks."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import torch
 
 from ase_nnxc.scf.diis import DIIS
 from ase_nnxc.scf.kohn_sham import EnergyTerms, KohnSham
+from ase_nnxc.scf.minimise import minimise
 
 #: Overlap eigenvalues below this are dropped (canonical orthogonalisation).
 LINEAR_DEPENDENCE = 1e-8
 #: Largest energy (Hartree) by which an empty orbital may lie below a filled one at convergence
 #: (degenerate orbitals can mix arbitrarily, so exact ordering cannot be asked for).
 AUFBAU_TOL = 1e-4
+#: DIIS cycles without a new smallest commutator after which the direct minimisation takes over.
+STALL_CYCLES = 20
 
 
 class SCFNotConverged(RuntimeError):
@@ -109,6 +112,8 @@ class _Solver:
         self.verbose = verbose
         self.cycles = 0
         self.history: list[float] = []
+        #: (commutator norm, density, Fock matrix) of the most nearly converged cycle so far.
+        self.best: tuple[float, torch.Tensor | None, torch.Tensor | None] = (math.inf, None, None)
 
     def density_from(self, mo_coeff: torch.Tensor) -> torch.Tensor:
         return torch.einsum("smi,si,sni->smn", mo_coeff, self.occ, mo_coeff)
@@ -132,14 +137,22 @@ class _Solver:
         error = self.x.T @ (fds - fds.transpose(-1, -2)) @ self.x
         return fock, float(energy), terms, error
 
-    def solve(self, density, max_cycle, tol, tol_grad, diis_space, diis_start, damping, level_shift):
+    def solve(self, density, max_cycle, tol, tol_grad, diis_space, diis_start, damping, level_shift, patience=None):
+        """DIIS iterations; gives up after ``patience`` cycles without a new smallest error."""
         diis = DIIS(diis_space) if diis_space > 0 else None
         last_energy = math.inf
         de = err_norm = math.inf
+        since_best = 0
         for cycle in range(max_cycle):
             fock, energy, terms, error = self.step(density)
             self.history.append(energy)
             err_norm = float(error.norm())
+            since_best += 1
+            if err_norm < self.best[0]:
+                self.best = (err_norm, density, fock)
+                since_best = 0
+            elif patience is not None and since_best > patience:
+                break
             de = energy - last_energy
             if self.verbose:
                 print(f"  cycle {self.cycles:3d}  E = {energy:.10f}  dE = {de:+.3e}  |[F,D]| = {err_norm:.3e}")
@@ -161,6 +174,31 @@ class _Solver:
             new_density = self.density_from(torch.stack(mo_coeff))
             density = (1 - damping) * new_density + damping * density if damping > 0 else new_density
         return False, density, fock, energy, terms, de, err_norm
+
+    def minimise(self, max_cycle, tol, tol_grad):
+        """Direct minimisation from the aufbau orbitals of the best cycle so far (see :mod:`.minimise`)."""
+        orbitals = torch.stack([_diagonalise(f, self.x)[1] for f in self.best[2]])
+
+        def evaluate(coeff):
+            density = self.density_from(coeff)
+            fock, energy, terms, error = self.step(density)
+            self.history.append(energy)
+            if float(error.norm()) < self.best[0]:
+                self.best = (float(error.norm()), density, fock)
+            return density, fock, energy, terms, error
+
+        def report(energy, de, err_norm):
+            if self.verbose:
+                print(
+                    f"  cycle {self.cycles:3d}  E = {energy:.10f}  dE = {de:+.3e}  |[F,D]| = {err_norm:.3e}  (minimisation)"
+                )
+
+        converged, density, (fock, energy, terms), de, err_norm = minimise(
+            evaluate, orbitals, self.occ, lambda de, err: abs(de) < tol and err < tol_grad, max_cycle, report
+        )
+        if converged and self.ks.config.require_aufbau and self.aufbau_violation(fock, density) >= AUFBAU_TOL:
+            converged = False
+        return converged, density, fock, energy, terms, de, err_norm
 
     def finish(self, fock, energy, terms, density) -> SCFResult:
         # Orbitals, density and W all come from the final Fock matrix, so that the force
@@ -212,7 +250,8 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
     Raises
     ------
     SCFNotConverged
-        When neither the DIIS run nor the damped, level-shifted retry converges.
+        When neither the DIIS run nor the fallbacks (direct minimisation from the best cycle,
+        then damped, level-shifted DIIS) converge.
 
     """
     config = ks.config
@@ -233,16 +272,30 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         if density.shape != (ks.nspin, ks.nao, ks.nao):
             raise ValueError(f"Guess density has shape {tuple(density.shape)}, expected {(ks.nspin, ks.nao, ks.nao)}.")
     solver = _Solver(ks, config.verbose)
-    attempts = [(config.damping, config.level_shift)]
-    if config.fallback:
-        attempts.append((max(config.damping, 0.3), max(config.level_shift, 0.25)))
-    for damping, level_shift in attempts:
+    tolerances = (config.max_cycle, config.conv_tol, config.gradient_tolerance)
+    converged, density, fock, energy, terms, de, err = solver.solve(
+        density,
+        *tolerances,
+        config.diis_space,
+        config.diis_start_cycle,
+        config.damping,
+        config.level_shift,
+        patience=STALL_CYCLES if config.fallback else None,
+    )
+    if not converged and config.fallback:
+        # Nearly flat directions (degenerate open shells) make DIIS wander; a descent method cannot.
+        converged, density, fock, energy, terms, de, err = solver.minimise(*tolerances)
+    if not converged and config.fallback:
         converged, density, fock, energy, terms, de, err = solver.solve(
-            density, config.max_cycle, config.conv_tol, config.gradient_tolerance,
-            config.diis_space, config.diis_start_cycle, damping, level_shift,
+            solver.best[1],
+            *tolerances,
+            config.diis_space,
+            config.diis_start_cycle,
+            max(config.damping, 0.3),
+            max(config.level_shift, 0.25),
         )
-        if converged:
-            return solver.finish(fock, energy, terms, density)
+    if converged:
+        return solver.finish(fock, energy, terms, density)
     raise SCFNotConverged(
         f"SCF did not converge for {''.join(ks.system.symbols)} with {ks.functional.name} after "
         f"{solver.cycles} cycles: last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
