@@ -94,6 +94,37 @@ def _block_features(ao: torch.Tensor, density: torch.Tensor, nvar: int) -> torch
     return torch.cat([rho_grad, tau[None]])
 
 
+def _factorise(density: torch.Tensor, nvar: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``D = U diag(w) U^T`` keeping only non-negligible ``w``, when that makes the features cheaper.
+
+    A density built from orbitals has rank ``n_occ``; contracting AO values with ``U``
+    (``(nao, r)``) instead of ``D`` costs ``4 r / nao`` dense products per block instead of
+    one (GGA) or four (meta-GGA: tau needs each gradient component times ``D``).
+    Returns ``None`` when the dense contraction is cheaper.
+    """
+    values, vectors = torch.linalg.eigh(density)
+    keep = values.abs() > 1e-13 * values.abs().max().clamp(min=1e-300)
+    nao, rank = density.shape[0], int(keep.sum())
+    dense_cost = {1: 1.0, 4: 1.0, 5: 4.0}[nvar]
+    factored_cost = (1 if nvar == 1 else 4) * rank / nao
+    if factored_cost >= 0.5 * dense_cost:
+        return None
+    return vectors[:, keep], values[keep]
+
+
+def _block_features_factored(ao: torch.Tensor, vectors: torch.Tensor, weights: torch.Tensor, nvar: int):
+    """:func:`_block_features` from ``D = U diag(w) U^T``: the same numbers, fewer operations."""
+    orbitals = ao[: 1 if nvar == 1 else 4] @ vectors  # (ncomp, n, r)
+    rho = orbitals[0] ** 2 @ weights
+    if nvar == 1:
+        return rho[None]
+    grad = 2.0 * (orbitals[1:4] * orbitals[0]) @ weights
+    if nvar == 4:
+        return torch.cat([rho[None], grad])
+    tau = 0.5 * (orbitals[1:4] ** 2 @ weights).sum(0)
+    return torch.cat([rho[None], grad, tau[None]])
+
+
 def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tensor:
     """``V_mn = sum_g v . dfeatures/dD_mn`` on one block; ``v`` is ``(nvar, n)``."""
     if nvar == 1:
@@ -146,10 +177,14 @@ class _DensityFeatures(torch.autograd.Function):
         ctx.save_for_backward(density)
         nspin = density.shape[0]
         out = torch.empty(nspin, nvar, len(cache.coords), dtype=torch.float64)
+        factors = [_factorise(d, nvar) for d in density]
         for index, sl in enumerate(cache.blocks):
             ao = cache.values(index)
             for s in range(nspin):
-                out[s, :, sl] = _block_features(ao, density[s], nvar)
+                if factors[s] is None:
+                    out[s, :, sl] = _block_features(ao, density[s], nvar)
+                else:
+                    out[s, :, sl] = _block_features_factored(ao, *factors[s], nvar)
         return out
 
     @staticmethod
