@@ -53,9 +53,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from ase import Atoms  # noqa: E402
-from h2_dissociation import fci_energy, h2, minimum  # noqa: E402
+from h2_dissociation import dft_curve, fci_energy, h2, minimum  # noqa: E402
 
-from ase_nnxc import NNXC  # noqa: E402
 from ase_nnxc.accuracy import H2_DISTANCES, H2_WINDOW, fci_h2_curve  # noqa: E402
 from ase_nnxc.train.checkpoint import read_checkpoint  # noqa: E402
 from ase_nnxc.units import HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL  # noqa: E402
@@ -67,15 +66,8 @@ EV_TO_KCAL = HARTREE_TO_KCAL_PER_MOL / HARTREE_TO_EV
 
 def binding_curve(xc, distances, basis, grid_level):
     """``E(H2, R) - 2 E(H)`` in kcal/mol along ``distances`` (Angstrom), with NNXC."""
-    atoms = h2(distances[0])
-    atoms.calc = NNXC(xc=xc, basis=basis, grid_level=grid_level)
-    energies = []
-    for distance in distances:
-        atoms.positions[1, 2] = distance  # only positions change: warm start
-        energies.append(atoms.get_potential_energy())
-    atom = Atoms("H", positions=[(0.0, 0.0, 0.0)])
-    atom.calc = NNXC(xc=xc, basis=basis, grid_level=grid_level, spin=1)
-    return (np.array(energies) - 2 * atom.get_potential_energy()) * EV_TO_KCAL
+    molecule, atom = dft_curve(xc, distances, basis, grid_level)
+    return (molecule - 2 * atom) * EV_TO_KCAL
 
 
 def trained_checkpoint(path):
