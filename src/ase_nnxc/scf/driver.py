@@ -131,10 +131,14 @@ class _Solver:
         return worst
 
     def step(self, density):
+        """One Fock build: Fock matrix, energy, terms and commutator; records history and best cycle."""
         fock, energy, terms = self.ks.fock(density)
         self.cycles += 1
         fds = fock @ density @ self.overlap
         error = self.x.T @ (fds - fds.transpose(-1, -2)) @ self.x
+        self.history.append(float(energy))
+        if float(error.norm()) < self.best[0]:
+            self.best = (float(error.norm()), density, fock)
         return fock, float(energy), terms, error
 
     def solve(self, density, max_cycle, tol, tol_grad, diis_space, diis_start, damping, level_shift, patience=None):
@@ -145,13 +149,9 @@ class _Solver:
         since_best = 0
         for cycle in range(max_cycle):
             fock, energy, terms, error = self.step(density)
-            self.history.append(energy)
             err_norm = float(error.norm())
-            since_best += 1
-            if err_norm < self.best[0]:
-                self.best = (err_norm, density, fock)
-                since_best = 0
-            elif patience is not None and since_best > patience:
+            since_best = 0 if self.best[1] is density else since_best + 1
+            if patience is not None and since_best > patience:
                 break
             de = energy - last_energy
             if self.verbose:
@@ -181,11 +181,7 @@ class _Solver:
 
         def evaluate(coeff):
             density = self.density_from(coeff)
-            fock, energy, terms, error = self.step(density)
-            self.history.append(energy)
-            if float(error.norm()) < self.best[0]:
-                self.best = (float(error.norm()), density, fock)
-            return density, fock, energy, terms, error
+            return (density, *self.step(density))
 
         def report(energy, de, err_norm):
             if self.verbose:
