@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from threadpoolctl import ThreadpoolController
 
 from ase_nnxc.scf.diis import DIIS
 from ase_nnxc.scf.kohn_sham import EnergyTerms, KohnSham
@@ -75,9 +76,15 @@ class SCFResult:
         return float(sz * (sz + 1) + nb - (cross**2).sum())
 
 
+#: NumPy's BLAS/LAPACK thread pools, limited to one thread around each small eigensolve.
+_BLAS = ThreadpoolController()
+
+
 def _eigh(matrix: torch.Tensor):
-    # LAPACK through NumPy: torch's threaded eigh is far slower for these small matrices.
-    values, vectors = np.linalg.eigh(matrix.detach().numpy())
+    # LAPACK through NumPy: torch's threaded eigh is far slower for these small matrices, and
+    # so is a threaded LAPACK when the cores are busy (a few hundred rows are too few to share).
+    with _BLAS.limit(limits=1, user_api="blas"):
+        values, vectors = np.linalg.eigh(matrix.detach().numpy())
     return torch.from_numpy(values), torch.from_numpy(vectors)
 
 
