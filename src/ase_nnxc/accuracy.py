@@ -26,6 +26,7 @@ import numpy as np
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.dataset import Entry, SystemSpec
+from ase_nnxc.train.h2 import EXACT_BASIS, exact_energy
 from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 KCAL_PER_HARTREE = HARTREE_TO_KCAL_PER_MOL
@@ -35,7 +36,7 @@ H2_DISTANCES = tuple(np.round(np.arange(0.5, 3.01, 0.1), 2))
 #: The stretch over which the H2 acceptance criterion is measured (Angstrom).
 H2_WINDOW = (0.5, 1.5)
 #: Basis of the FCI reference curve (near the basis-set limit for two electrons).
-FCI_BASIS = "aug-cc-pvqz"
+FCI_BASIS = EXACT_BASIS
 
 _FUNCTIONALS: dict = {}
 
@@ -245,19 +246,10 @@ def fci_h2_curve(cache_dir, distances=H2_DISTANCES, basis: str = FCI_BASIS) -> n
     path = Path(cache_dir) / f"fci-{basis}.json"
     records = json.loads(path.read_text()) if path.is_file() else {}
     if "H" not in records or any(f"{r:.4f}" not in records for r in distances):
-        from pyscf import cc, gto, scf
-
-        # Two electrons: CCSD is FCI (and far cheaper in a large basis); one electron: UHF is exact.
-        def exact_energy(atom: str, spin: int) -> float:
-            mol = gto.M(atom=atom, basis=basis, spin=spin, unit="Angstrom", verbose=0)
-            if spin:
-                return float(scf.UHF(mol).run(conv_tol=1e-11).e_tot)
-            mycc = cc.CCSD(scf.RHF(mol).run(conv_tol=1e-11)).run(conv_tol=1e-10)
-            return float(mycc.e_tot)
-
-        records.setdefault("H", exact_energy("H 0 0 0", 1))
-        for r in distances:
-            records.setdefault(f"{r:.4f}", exact_energy(f"H 0 0 0; H 0 0 {r}", 0))
+        wanted = {"H": None, **{f"{r:.4f}": float(r) for r in distances}}
+        for key, distance in wanted.items():
+            if key not in records:
+                records[key] = exact_energy(distance, basis)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, indent=1))
     return np.array([(records[f"{r:.4f}"] - 2 * records["H"]) * KCAL_PER_HARTREE for r in distances])
