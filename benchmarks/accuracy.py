@@ -155,15 +155,24 @@ def _plots(out: Path, names, ae_all, curves, fci) -> None:
 
     test = [n for n in names if n in g2.TEST_MOLECULES] or list(names)
     reference = np.array([g2.atomisation_energy(n) * accuracy.KCAL_PER_HARTREE for n in test])
-    fig, ax = plt.subplots(figsize=(5.5, 5.5))
-    for method, errors in ae_all.items():
+    # Left: parity; right: the signed errors at a scale where the accurate methods differ.
+    # The first method (the one under test) is drawn on top.
+    fig, (ax, ax_err) = plt.subplots(1, 2, figsize=(11, 5.5))
+    for i, (method, errors) in enumerate(ae_all.items()):
         err = np.array([np.nan if errors[n] is None else errors[n] for n in test])
-        ax.scatter(reference, reference + err, s=12, label=f"{method} (MAE {np.nanmean(np.abs(err)):.1f})")
+        label = f"{method} (MAE {np.nanmean(np.abs(err)):.1f})"
+        ax.scatter(reference, reference + err, s=12, label=label, zorder=len(ae_all) - i)
+        ax_err.scatter(reference, np.clip(err, -40, 40), s=12, zorder=len(ae_all) - i)
     ax.plot([0, reference.max() * 1.05], [0, reference.max() * 1.05], "k-", lw=0.8)
     ax.set(
         xlabel="experiment (kcal/mol)", ylabel="computed (kcal/mol)", title="G2 atomisation energies, test molecules"
     )
     ax.legend(fontsize=8)
+    ax_err.axhline(0, color="k", lw=0.8)
+    ax_err.set(
+        xlabel="experiment (kcal/mol)", ylabel="computed - experiment (kcal/mol), clipped to +-40", ylim=(-42, 42)
+    )
+    ax_err.set_title("signed errors", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "parity.png", dpi=130)
 
