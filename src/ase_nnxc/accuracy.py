@@ -26,8 +26,8 @@ import numpy as np
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.dataset import Entry, SystemSpec
-from ase_nnxc.train.h2 import EXACT_BASIS, exact_energy
-from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
+from ase_nnxc.train.h2 import EXACT_BASIS, exact_energy, molecule_spec
+from ase_nnxc.units import HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 KCAL_PER_HARTREE = HARTREE_TO_KCAL_PER_MOL
 
@@ -236,7 +236,7 @@ def h2_curve(method: Method, cache_dir, distances=H2_DISTANCES, compute: bool = 
     hydrogen = cache.energy(g2.atom_spec("H", basis))
     curve = []
     for r in distances:
-        energy = cache.energy(SystemSpec(f"H 0 0 0; H 0 0 {r * ANGSTROM_TO_BOHR:.10f}", basis))
+        energy = cache.energy(molecule_spec(r, basis))
         curve.append(np.nan if energy is None or hydrogen is None else (energy - 2 * hydrogen) * KCAL_PER_HARTREE)
     return np.array(curve)
 
@@ -245,11 +245,10 @@ def fci_h2_curve(cache_dir, distances=H2_DISTANCES, basis: str = FCI_BASIS) -> n
     """FCI binding curve of H2 (kcal/mol), cached like the functionals' energies."""
     path = Path(cache_dir) / f"fci-{basis}.json"
     records = json.loads(path.read_text()) if path.is_file() else {}
-    if "H" not in records or any(f"{r:.4f}" not in records for r in distances):
-        wanted = {"H": None, **{f"{r:.4f}": float(r) for r in distances}}
-        for key, distance in wanted.items():
-            if key not in records:
-                records[key] = exact_energy(distance, basis)
+    wanted = {"H": None, **{f"{r:.4f}": float(r) for r in distances}}
+    missing = {key: distance for key, distance in wanted.items() if key not in records}
+    if missing:
+        records.update({key: exact_energy(distance, basis) for key, distance in missing.items()})
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(records, indent=1))
     return np.array([(records[f"{r:.4f}"] - 2 * records["H"]) * KCAL_PER_HARTREE for r in distances])

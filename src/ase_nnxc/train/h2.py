@@ -5,6 +5,7 @@ non-relativistic Born-Oppenheimer energies in a given basis at little cost; aug-
 puts the equilibrium binding energy 0.3 kcal/mol below the exact 109.49 kcal/mol.
 
 * :func:`exact_energy`: the FCI energy of H2 at a bond length (or of the H atom).
+* :func:`molecule_spec`: H2 at a bond length, as a system of a dataset or benchmark.
 * :func:`binding_curve_entries`: ``ae`` entries ``2 E(H) - E(H2, R)`` labelled with those
   energies, for training a functional on the H2 curve (H2 has no non-hydrogen atom, so these
   lie inside the structural split of :mod:`ase_nnxc.train.g2`).
@@ -19,6 +20,7 @@ Example::
 from __future__ import annotations
 
 from ase_nnxc.train.dataset import Entry, SystemSpec
+from ase_nnxc.train.g2 import atom_spec
 from ase_nnxc.units import ANGSTROM_TO_BOHR
 
 #: Basis of the exact labels (near the basis-set limit for two electrons).
@@ -38,13 +40,17 @@ def exact_energy(distance: float | None, basis: str = EXACT_BASIS) -> float:
     return float(cc.CCSD(scf.RHF(mol).run(conv_tol=1e-11)).run(conv_tol=1e-10).e_tot)
 
 
+def molecule_spec(distance: float, basis: str) -> SystemSpec:
+    """H2 along z at bond length ``distance`` (Angstrom) in ``basis``."""
+    return SystemSpec(f"H 0 0 0; H 0 0 {distance * ANGSTROM_TO_BOHR:.10f}", basis)
+
+
 def binding_curve_entries(distances, basis: str = "def2-svp", label_basis: str = EXACT_BASIS) -> list[Entry]:
     """``ae`` entries of H2 at ``distances`` (Angstrom) in ``basis``, with exact labels from ``label_basis``."""
     hydrogen = exact_energy(None, label_basis)
-    atom = SystemSpec("H 0 0 0", basis, spin=1, number=2)
+    atoms = atom_spec("H", basis, number=2)
     entries = []
     for r in distances:
-        molecule = SystemSpec(f"H 0 0 0; H 0 0 {r * ANGSTROM_TO_BOHR:.8f}", basis)
         label = 2 * hydrogen - exact_energy(r, label_basis)
-        entries.append(Entry("ae", label, (molecule, atom), name=f"AE H2 {r:.2f} A"))
+        entries.append(Entry("ae", label, (molecule_spec(r, basis), atoms), name=f"AE H2 {r:.2f} A"))
     return entries
