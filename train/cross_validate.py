@@ -2,6 +2,7 @@
 
     python train/cross_validate.py --base pbe r2scan            # about 25 minutes per base on 1 core
     python train/cross_validate.py --split size --steps 10 20 30 60
+    python train/cross_validate.py --base r2scan --split size --basis def2-tzvp   # another basis
 
 For each base functional the 85 training systems are converged once and their densities frozen
 (cached in ``--cache``). A fresh neural correction (the shipped model's architecture) is then
@@ -26,12 +27,15 @@ import numpy as np
 import torch
 
 from ase_nnxc.scf import SCFConfig
+from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import Entry, load_dataset
 from ase_nnxc.train.pretrain import FrozenSet, freeze_entries, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 
 HERE = Path(__file__).parent
+#: SCF settings of the shipped functional's training (train/nnxc-r2scan-*.yaml).
+SCF_CONFIG = SCFConfig(grid_level=3, conv_tol=1e-9, max_cycle=200, require_aufbau=False)
 
 
 def frozen_mae(functional, data: FrozenSet) -> float:
@@ -54,43 +58,59 @@ def splits(molecules: list[Entry], kind: str, folds: int) -> list[tuple[list[Ent
     return [([e for e in molecules if e not in held_out], held_out) for held_out in parts]
 
 
+def frozen_densities(entries: list[Entry], functional, base: str, basis: str, cache_dir) -> dict:
+    """Frozen densities of every system of ``entries``, cached in ``cache_dir`` (one file per base and basis).
+
+    Only systems missing from the cache are converged (with ``functional``, the untrained
+    hybrid, i.e. ``base``); systems whose SCF fails are reported and left out.
+    """
+    suffix = "" if basis == "def2-svp" else f"-{basis}"
+    cache = Path(cache_dir) / f"frozen-{base}{suffix}.pt"
+    frozen = torch.load(cache, weights_only=False) if cache.is_file() else {}
+    missing = [e for e in entries if any(s.key not in frozen for s in e.systems)]
+    if missing:
+        new, failed = freeze_entries(missing, functional, SCF_CONFIG)
+        if failed:
+            print(f"{base}: left out (SCF failed): {', '.join(k[0] for k in failed)}")
+        frozen.update(new)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(frozen, cache)
+    return frozen
+
+
 def main() -> None:
     """Print the held-out table for every base functional."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", nargs="+", default=["pbe", "r2scan"])
-    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-svp.yaml"))
+    parser.add_argument("--data", default=None, help="training set (default: train/data/g2_train_<basis>.yaml)")
+    parser.add_argument(
+        "--basis", default="def2-svp", help="basis of the training set built from G2 when --data is not given"
+    )
     parser.add_argument("--split", choices=["folds", "size"], default="folds")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--steps", type=int, nargs="+", default=[30, 60, 100, 150])
     parser.add_argument("--hidden", type=int, nargs="+", default=[8, 8])
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--spin-scaling", action="store_true", help="impose exchange spin scaling on the network")
     parser.add_argument("--seed", type=int, default=0, help="seed of the network's initial weights")
     parser.add_argument("--cache", default="results/cross_validation")
     args = parser.parse_args()
 
-    entries = load_dataset(args.data)
+    data = Path(args.data) if args.data else HERE / "data" / f"g2_train_{args.basis}.yaml"
+    entries = load_dataset(data) if data.is_file() else g2.training_entries(args.basis)
     molecules = [e for e in entries if e.e_type == "ae"]
     ionisations = [e for e in entries if e.e_type == "ie"]
     parts = splits(molecules, args.split, args.folds)
-    config = SCFConfig(grid_level=3, conv_tol=1e-9, max_cycle=200, require_aufbau=False)
 
     for base in args.base:
 
         def fresh(base=base):
             torch.manual_seed(args.seed)
-            return build_functional("nn-mgga", {"hidden": args.hidden, "uniform_gas": True, "seed": args.seed}, base)
+            options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": args.seed}
+            return build_functional("nn-mgga", options, base)
 
-        cache = Path(args.cache) / f"frozen-{base}.pt"
-        frozen = torch.load(cache, weights_only=False) if cache.is_file() else {}
-        missing = [e for e in entries if any(s.key not in frozen for s in e.systems)]
-        if missing:
-            new, failed = freeze_entries(missing, fresh(), config)
-            if failed:
-                print(f"{base}: left out (SCF failed): {', '.join(k[0] for k in failed)}")
-            frozen.update(new)
-            cache.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(frozen, cache)
+        frozen = frozen_densities(entries, fresh(), base, args.basis, args.cache)
         untrained, table = [], np.zeros((len(parts), len(args.steps)))
         for k, (training, held_out) in enumerate(parts):
             functional = fresh()
