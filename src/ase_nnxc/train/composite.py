@@ -17,8 +17,9 @@ G2 molecules.
 Geometries are relaxed with r2SCAN/def2-TZVP (ase_nnxc's own calculator and ASE's BFGS) from
 the rough starting structures in :data:`START_GEOMETRIES`.
 
-* ``python -m ase_nnxc.train.composite OUT.yaml``: relax, label and write ``ae`` entries
-  (def2-SVP systems by default) as DeepChem YAML; about 15 minutes on 2 cores.
+* ``python -m ase_nnxc.train.composite OUT.yaml [--with-g2]``: relax, label and write ``ae``
+  entries (def2-SVP systems by default) as DeepChem YAML, after the G2 training set with
+  ``--with-g2``; about 20 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
+from ase_nnxc.train import g2
 from ase_nnxc.train.dataset import Entry, SystemSpec
 from ase_nnxc.train.g2 import ATOM_SPINS, atom_spec
 from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_KCAL_PER_MOL
@@ -153,6 +155,22 @@ def entry(name: str, symbols_positions, label: float, basis: str = "def2-svp") -
     return Entry("ae", label, tuple(systems), name=f"AE {name} (composite)")
 
 
+def check_against_experiment(names) -> list[float]:
+    """Print and return composite minus experiment (kcal/mol) for G2 molecules at ASE's geometries."""
+    from ase.build import molecule
+
+    errors = []
+    for name in names:
+        atoms = molecule(name)
+        geometry = [(s, *p) for s, p in zip(atoms.get_chemical_symbols(), atoms.positions)]
+        spin = int(round(abs(atoms.get_initial_magnetic_moments().sum())))
+        computed = composite_atomisation_energy(geometry, spin=spin) * HARTREE_TO_KCAL_PER_MOL
+        experiment = g2.atomisation_energy(name) * HARTREE_TO_KCAL_PER_MOL
+        errors.append(computed - experiment)
+        print(f"{name:8s} composite {computed:8.2f}  experiment {experiment:8.2f}  error {errors[-1]:+6.2f}", flush=True)
+    return errors
+
+
 def main(argv=None) -> None:
     """``python -m ase_nnxc.train.composite OUT.yaml [--basis B] [--molecules ...]``."""
     import argparse
@@ -162,10 +180,19 @@ def main(argv=None) -> None:
     from ase_nnxc.train.dataset import save_dataset
 
     parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("out")
+    parser.add_argument("out", nargs="?", help="YAML file to write")
     parser.add_argument("--basis", default="def2-svp", help="basis of the written systems")
+    parser.add_argument(
+        "--check-g2", nargs="+", metavar="NAME", help="instead: compare with experiment for these G2 molecules"
+    )
     parser.add_argument("--molecules", nargs="*", default=list(START_GEOMETRIES))
+    parser.add_argument("--with-g2", action="store_true", help="write the G2 training set first (ase_nnxc.train.g2)")
     args = parser.parse_args(argv)
+    if args.check_g2:
+        check_against_experiment(args.check_g2)
+        return
+    if args.out is None:
+        parser.error("give the output file (or --check-g2 NAME ...)")
     unknown = set(args.molecules) - set(START_GEOMETRIES)
     if unknown:
         parser.error(f"no starting structure for {', '.join(sorted(unknown))}; known: {', '.join(START_GEOMETRIES)}")
@@ -175,6 +202,8 @@ def main(argv=None) -> None:
         label = composite_atomisation_energy(geometry)
         tqdm.write(f"{name}: {label * HARTREE_TO_KCAL_PER_MOL:.2f} kcal/mol")
         entries.append(entry(name, geometry, label, args.basis))
+    if args.with_g2:
+        entries = g2.training_entries(args.basis) + entries
     save_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
