@@ -30,6 +30,7 @@ from functools import lru_cache
 from ase_nnxc.train import g2
 from ase_nnxc.train.dataset import Entry, SystemSpec
 from ase_nnxc.train.g2 import ATOM_SPINS, atom_spec
+from ase_nnxc.train.labels import stable_hartree_fock
 from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_KCAL_PER_MOL
 
 #: Spin-orbit stabilisation of the atoms' ground levels relative to their term averages
@@ -62,21 +63,8 @@ def _frozen_orbitals(mol) -> int:
 
 
 def _reference(mol):
-    from pyscf import scf
-
-    mf = (scf.RHF if mol.spin == 0 else scf.UHF)(mol)
-    mf.conv_tol = 1e-10
-    mf.max_cycle = 200
-    mf.kernel()
-    if mol.spin:  # follow internal instabilities to the UHF ground state
-        for _ in range(3):
-            mo, _, stable, _ = mf.stability(return_status=True)
-            if stable:
-                break
-            mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
-    if not mf.converged:
-        raise RuntimeError(f"Hartree-Fock did not converge for {mol.atom} ({mol.basis})")
-    return mf
+    failure = f"Hartree-Fock did not converge for {mol.atom} ({mol.basis})"
+    return stable_hartree_fock(mol, 1e-10, failure, max_cycle=200)
 
 
 def _mp2_correlation(mf, frozen: int) -> float:
@@ -208,7 +196,15 @@ def main(argv=None) -> None:
     print(f"wrote {len(entries)} entries to {args.out}")
 
 
-__all__ = ["composite_energy", "composite_atomisation_energy", "relax", "entry", "START_GEOMETRIES"]
+__all__ = [
+    "START_GEOMETRIES",
+    "atom_energy",
+    "check_against_experiment",
+    "composite_atomisation_energy",
+    "composite_energy",
+    "entry",
+    "relax",
+]
 
 if __name__ == "__main__":
     main()

@@ -84,26 +84,36 @@ def ccsd_density_matrix(spec: SystemSpec, cache_dir, max_basis_functions: int = 
     return density
 
 
-def _ccsd_ao_density(mol, name: str) -> np.ndarray:
-    """Converge HF and CCSD for ``mol`` and return ``sum_s C_s D_s^MO C_s^T``, ``(nao, nao)``."""
-    from pyscf import cc, scf
+def stable_hartree_fock(mol, conv_tol: float, failure: str, max_cycle: int = 50):
+    """Converged Hartree-Fock of a PySCF ``mol``: RHF for closed shells, UHF for open ones.
 
-    if mol.spin == 0:
-        mf = scf.RHF(mol)
-        mf.conv_tol = SCF_CONV_TOL
-        mf.kernel()
-    else:
-        mf = scf.UHF(mol)
-        mf.conv_tol = SCF_CONV_TOL
+    UHF starts from the ``atom`` guess and follows internal instabilities to a stable solution.
+    Raises ``RuntimeError(failure)`` when it does not converge.
+    """
+    from pyscf import scf
+
+    mf = (scf.RHF if mol.spin == 0 else scf.UHF)(mol)
+    mf.conv_tol = conv_tol
+    mf.max_cycle = max_cycle
+    if mol.spin:
         mf.init_guess = "atom"
-        mf.kernel()
-        for _ in range(3):  # follow internal instabilities down to a stable UHF solution
+    mf.kernel()
+    if mol.spin:
+        for _ in range(3):
             mo, _, stable, _ = mf.stability(return_status=True)
             if stable:
                 break
             mf.kernel(mf.make_rdm1(mo, mf.mo_occ))
     if not mf.converged:
-        raise RuntimeError(f"{name}: Hartree-Fock did not converge; no CCSD label")
+        raise RuntimeError(failure)
+    return mf
+
+
+def _ccsd_ao_density(mol, name: str) -> np.ndarray:
+    """Converge HF and CCSD for ``mol`` and return ``sum_s C_s D_s^MO C_s^T``, ``(nao, nao)``."""
+    from pyscf import cc
+
+    mf = stable_hartree_fock(mol, SCF_CONV_TOL, f"{name}: Hartree-Fock did not converge; no CCSD label")
     solver = cc.CCSD(mf) if mol.spin == 0 else cc.UCCSD(mf)
     solver.conv_tol = CCSD_CONV_TOL
     solver.conv_tol_normt = CCSD_CONV_TOL_NORMT
