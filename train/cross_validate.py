@@ -3,6 +3,7 @@
     python train/cross_validate.py --base pbe r2scan            # about 25 minutes per base on 1 core
     python train/cross_validate.py --split size --steps 10 20 30 60
     python train/cross_validate.py --base r2scan --split size --basis def2-tzvp   # another basis
+    python train/cross_validate.py --base r2scan --split size --fixed-b          # b kept at 1
 
 For each base functional the 85 training systems are converged once and their densities frozen
 (cached in ``--cache``). A fresh neural correction (the shipped model's architecture) is then
@@ -93,6 +94,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--spin-scaling", action="store_true", help="impose exchange spin scaling on the network")
+    parser.add_argument(
+        "--fixed-b", action="store_true", help="keep the base functional's weight b at 1 (config key train_b: false)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the network's initial weights")
     parser.add_argument("--cache", default="results/cross_validation")
     args = parser.parse_args()
@@ -108,7 +112,7 @@ def main() -> None:
         def fresh(base=base):
             torch.manual_seed(args.seed)
             options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": args.seed}
-            return build_functional("nn-mgga", options, base)
+            return build_functional("nn-mgga", options, base, train_b=not args.fixed_b)
 
         frozen = frozen_densities(entries, fresh(), base, args.basis, args.cache)
         untrained, table = [], np.zeros((len(parts), len(args.steps)))

@@ -6,7 +6,7 @@ import torch
 from ase_nnxc.scf import KohnSham, SCFConfig, run_scf
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
-from ase_nnxc.train.config import TrainConfig
+from ase_nnxc.train.config import ConfigError, TrainConfig
 from ase_nnxc.train.dataset import save_dataset
 from ase_nnxc.train.predict import Predictor
 from ase_nnxc.train.pretrain import FrozenSet, freeze_entries, freeze_system
@@ -82,3 +82,17 @@ def test_pretraining_rounds_in_the_trainer_lower_the_self_consistent_error(tmp_p
         ]
     assert sum(after) < sum(before) / 5  # self-consistent errors, not just the frozen ones
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+@pytest.mark.parametrize(("value", "trained"), [("true", True), ("false", False), ("'no'", None)])
+def test_train_b_config_key_reaches_the_hybrid(tmp_path, value, trained):
+    data = tmp_path / "data.yaml"
+    save_dataset(g2.atomisation_entries(["H2"], "6-31g"), data)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"train: {data}\nmodel: nn-gga\nbase: pbe\ntrain_b: {value}\noutput: {tmp_path / 'run'}\n")
+    if trained is None:
+        with pytest.raises(ConfigError, match="train_b must be true or false"):
+            TrainConfig.from_yaml(config)
+        return
+    trainer = Trainer(TrainConfig.from_yaml(config), progress=False)
+    assert trainer.functional.b.requires_grad is trained

@@ -70,8 +70,8 @@ def read_checkpoint(path) -> dict:
     return payload
 
 
-def build_functional(model: str, options: dict, base: str, a: float = 0.0, b: float = 1.0):
-    """``HybridXC(base, model(**options))`` from registered names."""
+def build_functional(model: str, options: dict, base: str, a: float = 0.0, b: float = 1.0, train_b: bool = True):
+    """``HybridXC(base, model(**options))`` from registered names (``train_b``: see :class:`HybridXC`)."""
     from ase_nnxc.plugins import manager
     from ase_nnxc.xc.neural import HybridXC
     from ase_nnxc.xc.registry import get_functional
@@ -80,7 +80,7 @@ def build_functional(model: str, options: dict, base: str, a: float = 0.0, b: fl
     if registered is None:
         known = ", ".join(sorted(manager.xc_models()))
         raise ValueError(f"Unknown XC model {model!r}; registered models: {known}.")
-    return HybridXC(get_functional(base), registered.factory(**options), a=a, b=b)
+    return HybridXC(get_functional(base), registered.factory(**options), a=a, b=b, train_b=train_b)
 
 
 def load_functional(path, expected_sha256: str | None = None):

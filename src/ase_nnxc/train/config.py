@@ -6,6 +6,7 @@ Example::
     validation: data/ie_test.yaml  # a dataset path, or a fraction of train (0.2)
     model: {name: nn-lda, options: {hidden: [16, 16]}}
     base: lda,vwn
+    train_b: true                  # false: keep the base functional's weight b at 1
     loss: {name: l2, weights: {ie: 1.0}}
     optimizer: {name: adam, lr: 0.001}
     epochs: 20
@@ -44,6 +45,10 @@ class TrainConfig:
     """Keyword options of the model factory."""
     base: str = "lda,vwn"
     """Base functional of the ``HybridXC``."""
+    train_b: bool = True
+    """Whether the base functional's weight ``b`` of the ``HybridXC`` is trained. Fixed at 1,
+    the hybrid keeps the base functional's exact limits that the model is built to keep too
+    (with ``uniform_gas``, the uniform electron gas)."""
     loss: str = "l2"
     """Registered loss name."""
     loss_options: dict = field(default_factory=dict)
@@ -103,6 +108,7 @@ class TrainConfig:
             "validation",
             "model",
             "base",
+            "train_b",
             "loss",
             "optimizer",
             "epochs",
@@ -138,6 +144,7 @@ class TrainConfig:
                 model=str(model.get("name", "nn-lda")),
                 model_options=dict(model.get("options", {})),
                 base=str(raw.get("base", "lda,vwn")),
+                train_b=_boolean(raw.get("train_b", True), path, "train_b"),
                 loss=str(loss.get("name", "l2")),
                 loss_options=dict(loss.get("options", {})),
                 weights=dict(loss.get("weights", {})),
@@ -158,3 +165,10 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain form stored in checkpoints."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _boolean(value, path, key: str) -> bool:
+    """A YAML boolean (``true``/``false``); anything else is a :class:`ConfigError`."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{path}: {key} must be true or false, got {value!r}")
+    return value

@@ -121,7 +121,7 @@ class Trainer:
         if factory is not None and "seed" in inspect.signature(factory.factory).parameters:
             options.setdefault("seed", config.seed)
         torch.manual_seed(config.seed)
-        self.functional = build_functional(config.model, options, config.base)
+        self.functional = build_functional(config.model, options, config.base, train_b=config.train_b)
         self.model_options = options
         basis = {s.basis for e in self.train_entries for s in e.systems}
         self.basis = basis.pop() if len(basis) == 1 else ",".join(sorted(basis))

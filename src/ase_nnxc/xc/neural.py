@@ -5,7 +5,11 @@ uniform electron gas, ``e = rho * eps_x^unif(rho) * F(features)``, so its output
 right scale and vanishes with the density. Options build in physical constraints:
 
 * ``uniform_gas=True``: the correction vanishes for the uniform gas
-  (``F(n, zeta, s=0, alpha=1) = 0``), by subtracting the network at those inputs;
+  (``F(n, zeta, s=0, alpha=1) = 0``), by subtracting the network at those inputs. ``alpha``
+  uses the spin-unpolarised ``tau_unif``, so the limit is exact for the unpolarised gas; a
+  spin-polarised gas has ``alpha = ((1+zeta)^(5/3) + (1-zeta)^(5/3)) / 2`` here and a small
+  residual at the meta-GGA level. In a :class:`HybridXC` the limit holds for the whole
+  functional only with ``b`` fixed at 1 (``train_b=False``);
 * ``spin_scaling=True``: exact exchange spin scaling ``E[n_a, n_b] = (E[2 n_a] + E[2 n_b]) / 2``,
   by evaluating a spin-unpolarised network on each doubled spin density.
 
