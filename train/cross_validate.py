@@ -3,7 +3,7 @@
     python train/cross_validate.py --base pbe r2scan            # about 25 minutes per base on 1 core
     python train/cross_validate.py --split size --steps 10 20 30 60
     python train/cross_validate.py --base r2scan --split size --basis def2-tzvp   # another basis
-    python train/cross_validate.py --base r2scan --split size --fixed-b          # b kept at 1
+    python train/cross_validate.py --base r2scan --split size --fixed-b --seed 0 1 2   # b kept at 1
 
 For each base functional the 85 training systems are converged once and their densities frozen
 (cached in ``--cache``). A fresh neural correction (the shipped model's architecture) is then
@@ -97,7 +97,16 @@ def main() -> None:
     parser.add_argument(
         "--fixed-b", action="store_true", help="keep the base functional's weight b at 1 (config key train_b: false)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the network's initial weights")
+    parser.add_argument(
+        "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="seeds of the network's initial weights (the table is their mean)",
+    )
     parser.add_argument("--cache", default="results/cross_validation")
     args = parser.parse_args()
 
@@ -109,38 +118,43 @@ def main() -> None:
 
     for base in args.base:
 
-        def fresh(base=base):
-            torch.manual_seed(args.seed)
-            options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": args.seed}
+        def fresh(seed, base=base):
+            torch.manual_seed(seed)
+            options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": seed}
+            if args.polarised_alpha:
+                options["polarised_alpha"] = True
             return build_functional("nn-mgga", options, base, train_b=not args.fixed_b)
 
-        frozen = frozen_densities(entries, fresh(), base, args.basis, args.cache)
-        untrained, table = [], np.zeros((len(parts), len(args.steps)))
-        for k, (training, held_out) in enumerate(parts):
-            functional = fresh()
-            params = [p for p in functional.parameters() if p.requires_grad]
-            optimiser = torch.optim.Adam(params, lr=args.lr)
-            validation = FrozenSet(frozen, held_out)
-            untrained.append(frozen_mae(functional, validation))
-            done = 0
-            for j, steps in enumerate(args.steps):
-                pretrain(
-                    functional,
-                    training + ionisations,
-                    frozen,
-                    steps - done,
-                    weight_decay=args.weight_decay,
-                    type_weights={"ae": 1.0, "ie": 3.0},
-                    progress=False,
-                    optimiser=optimiser,
-                )
-                done = steps
-                table[k, j] = frozen_mae(functional, validation)
-        print(f"{base}: held-out AE MAE (kcal/mol, frozen densities), untrained {np.mean(untrained):.2f}")
+        frozen = frozen_densities(entries, fresh(args.seed[0]), base, args.basis, args.cache)
+        untrained, table = [], np.zeros((len(args.seed), len(parts), len(args.steps)))
+        for i, seed in enumerate(args.seed):
+            for k, (training, held_out) in enumerate(parts):
+                functional = fresh(seed)
+                params = [p for p in functional.parameters() if p.requires_grad]
+                optimiser = torch.optim.Adam(params, lr=args.lr)
+                validation = FrozenSet(frozen, held_out)
+                untrained.append(frozen_mae(functional, validation))
+                done = 0
+                for j, steps in enumerate(args.steps):
+                    pretrain(
+                        functional,
+                        training + ionisations,
+                        frozen,
+                        steps - done,
+                        weight_decay=args.weight_decay,
+                        type_weights={"ae": 1.0, "ie": 3.0},
+                        progress=False,
+                        optimiser=optimiser,
+                    )
+                    done = steps
+                    table[i, k, j] = frozen_mae(functional, validation)
+        seeds = f"seeds {', '.join(map(str, args.seed))}" if len(args.seed) > 1 else f"seed {args.seed[0]}"
+        print(f"{base}: held-out AE MAE (kcal/mol, frozen densities, {seeds}), untrained {np.mean(untrained):.2f}")
         for j, steps in enumerate(args.steps):
-            print(
-                f"  {steps:4d} steps: {table[:, j].mean():.2f}   (parts {', '.join(f'{v:.2f}' for v in table[:, j])})"
-            )
+            detail = [f"parts {', '.join(f'{v:.2f}' for v in table[:, :, j].mean(0))}"] if len(parts) > 1 else []
+            if len(args.seed) > 1:
+                detail.append(f"seeds {', '.join(f'{v:.2f}' for v in table[:, :, j].mean(1))}")
+            print(f"  {steps:4d} steps: {table[:, :, j].mean():.2f}   ({'; '.join(detail)})")
 
 
 if __name__ == "__main__":

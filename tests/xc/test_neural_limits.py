@@ -13,13 +13,15 @@ from ase_nnxc.xc.registry import get_functional
 C_F = 0.3 * (3.0 * math.pi**2) ** (2.0 / 3.0)
 
 
-def uniform_gas(rho_total: torch.Tensor) -> FeatureMap:
-    """Alpha/beta features of an unpolarised uniform gas of total densities ``rho_total``."""
-    rho = rho_total / 2
-    tau = C_F * rho_total ** (5.0 / 3.0) / 2
-    zero = torch.zeros_like(rho)
-    spin = torch.stack([rho, zero, zero, zero, tau])
-    return FeatureMap(torch.stack([spin, spin]))
+def uniform_gas(rho_total: torch.Tensor, zeta: float = 0.0) -> FeatureMap:
+    """Alpha/beta features of a uniform gas of total densities ``rho_total`` and polarisation ``zeta``."""
+    channels = []
+    for sign in (1, -1):
+        rho = rho_total * (1 + sign * zeta) / 2
+        tau = C_F * 2 ** (2.0 / 3.0) * rho ** (5.0 / 3.0)  # each spin: a gas of density 2 rho, halved
+        zero = torch.zeros_like(rho)
+        channels.append(torch.stack([rho, zero, zero, zero, tau]))
+    return FeatureMap(torch.stack(channels))
 
 
 DENSITIES = torch.logspace(-4, 3, 15, dtype=torch.float64)
@@ -59,3 +61,15 @@ def test_fixed_b_keeps_the_base_functional_s_uniform_gas_limit_through_training(
     else:
         assert float(functional.b.detach()) == 1.0
         assert deviation < 1e-12
+
+
+@pytest.mark.parametrize("zeta", [0.3, 0.8])
+def test_polarised_alpha_extends_the_uniform_gas_limit_to_spin_polarised_gases(zeta):
+    options = {"hidden": [6, 6], "uniform_gas": True, "seed": 4}
+    features = uniform_gas(DENSITIES, zeta)
+    scale = DENSITIES ** (4.0 / 3.0)
+    with torch.no_grad():
+        default = build_functional("nn-mgga", options, "r2scan").model(features)
+        polarised = build_functional("nn-mgga", {**options, "polarised_alpha": True}, "r2scan").model(features)
+    assert float((default.abs() / scale).max()) > 1e-4  # unpolarised tau_unif: alpha != 1 here
+    assert float((polarised.abs() / scale).max()) < 1e-6

@@ -6,10 +6,11 @@ right scale and vanishes with the density. Options build in physical constraints
 
 * ``uniform_gas=True``: the correction vanishes for the uniform gas
   (``F(n, zeta, s=0, alpha=1) = 0``), by subtracting the network at those inputs. ``alpha``
-  uses the spin-unpolarised ``tau_unif``, so the limit is exact for the unpolarised gas; a
-  spin-polarised gas has ``alpha = ((1+zeta)^(5/3) + (1-zeta)^(5/3)) / 2`` here and a small
-  residual at the meta-GGA level. In a :class:`HybridXC` the limit holds for the whole
-  functional only with ``b`` fixed at 1 (``train_b=False``);
+  uses the spin-unpolarised ``tau_unif`` unless ``polarised_alpha=True`` (meta-GGA), so by
+  default the limit is exact for the unpolarised gas; a spin-polarised gas then has
+  ``alpha = ((1+zeta)^(5/3) + (1-zeta)^(5/3)) / 2`` and a small residual. In a
+  :class:`HybridXC` the limit holds for the whole functional only with ``b`` fixed at 1
+  (``train_b=False``);
 * ``spin_scaling=True``: exact exchange spin scaling ``E[n_a, n_b] = (E[2 n_a] + E[2 n_b]) / 2``,
   by evaluating a spin-unpolarised network on each doubled spin density.
 
@@ -104,8 +105,8 @@ class NeuralXC(XCFunctional):
             "spin_scaling": self.spin_scaling,
         }
 
-    def _local_descriptors(self, rho: torch.Tensor, sigma, tau) -> list[torch.Tensor]:
-        """Descriptors of a spin-unpolarised density (LDA: ``rho^(1/3)``)."""
+    def _local_descriptors(self, rho: torch.Tensor, sigma, tau, zeta=None) -> list[torch.Tensor]:
+        """Descriptors of the total density (LDA: ``rho^(1/3)``); ``zeta`` is its spin polarisation, if known."""
         return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)]
 
     def _uniform_values(self, descriptors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -119,7 +120,7 @@ class NeuralXC(XCFunctional):
         return out
 
     def _unpolarised(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
-        descriptors = self._local_descriptors(rho, sigma, tau)
+        descriptors = self._local_descriptors(rho, sigma, tau, zeta)
         if zeta is not None:
             descriptors.append(zeta)
         eps_x = -C_X * rho.clamp(min=0.0) * rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
@@ -156,7 +157,7 @@ class NeuralGGA(NeuralXC):
     name = "nn-gga"
     _n_local = 2
 
-    def _local_descriptors(self, rho, sigma, tau):
+    def _local_descriptors(self, rho, sigma, tau, zeta=None):
         s = reduced_gradient(rho, sigma)
         return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0), s / (1.0 + s)]
 
@@ -165,17 +166,38 @@ class NeuralGGA(NeuralXC):
 
 
 class NeuralMetaGGA(NeuralGGA):
-    """NN meta-GGA: adds the iso-orbital indicator ``alpha = (tau - tau_W) / tau_unif`` as ``alpha / (1 + alpha)``."""
+    """NN meta-GGA: adds the iso-orbital indicator ``alpha = (tau - tau_W) / tau_unif`` as ``alpha / (1 + alpha)``.
+
+    ``polarised_alpha=True`` takes ``tau_unif`` of the spin-polarised uniform gas,
+    ``C_F rho^(5/3) ((1+zeta)^(5/3) + (1-zeta)^(5/3)) / 2`` as r2SCAN does, so that
+    ``alpha = 1`` for every uniform gas and ``uniform_gas`` holds at any ``zeta``. The default
+    (``False``, the shipped functionals) uses the unpolarised ``tau_unif``.
+    """
 
     family = "mgga"
     name = "nn-mgga"
     _n_local = 3
 
-    def _local_descriptors(self, rho, sigma, tau):
-        base = super()._local_descriptors(rho, sigma, tau)
+    def __init__(self, *args, polarised_alpha: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.polarised_alpha = bool(polarised_alpha)
+
+    def options(self) -> dict:
+        """Constructor arguments, for checkpoints (``polarised_alpha`` only when set)."""
+        options = super().options()
+        if self.polarised_alpha:
+            options["polarised_alpha"] = True
+        return options
+
+    def _local_descriptors(self, rho, sigma, tau, zeta=None):
+        base = super()._local_descriptors(rho, sigma, tau, zeta)
         rho_safe = rho.clamp(min=DENSITY_FLOOR)
         tau_w = sigma.clamp(min=0.0) / (8.0 * rho_safe)
-        alpha = ((tau - tau_w).clamp(min=0.0) / (C_F * rho_safe ** (5.0 / 3.0))).clamp(max=1e4)
+        tau_unif = C_F * rho_safe ** (5.0 / 3.0)
+        if self.polarised_alpha and zeta is not None:
+            zeta = zeta.clamp(-1.0, 1.0)
+            tau_unif = tau_unif * 0.5 * ((1.0 + zeta) ** (5.0 / 3.0) + (1.0 - zeta) ** (5.0 / 3.0))
+        alpha = ((tau - tau_w).clamp(min=0.0) / tau_unif).clamp(max=1e4)
         return base + [alpha / (1.0 + alpha)]
 
     def _uniform_values(self, descriptors):
