@@ -50,7 +50,7 @@ def main() -> None:
         with torch.no_grad():
             features = FeatureMap(frozen.features)
             model = float((frozen.weights * functional.a * functional.model(features)).sum())
-            base = float((frozen.weights * (functional.b - 1) * functional.base(features)).sum())
+        base = float(functional.b - 1) * frozen.xc_energy  # frozen with the base: its XC energy
         model, base = model * HARTREE_TO_KCAL_PER_MOL, base * HARTREE_TO_KCAL_PER_MOL
         print(f"{name:8s} {model:+10.2f} {base:+11.2f} {model + base:+9.2f}")
 

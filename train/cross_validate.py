@@ -154,7 +154,7 @@ def main() -> None:
             detail = [f"parts {', '.join(f'{v:.2f}' for v in table[:, :, j].mean(0))}"] if len(parts) > 1 else []
             if len(args.seed) > 1:
                 detail.append(f"seeds {', '.join(f'{v:.2f}' for v in table[:, :, j].mean(1))}")
-            print(f"  {steps:4d} steps: {table[:, :, j].mean():.2f}   ({'; '.join(detail)})")
+            print(f"  {steps:4d} steps: {table[:, :, j].mean():.2f}" + (f"   ({'; '.join(detail)})" if detail else ""))
 
 
 if __name__ == "__main__":
