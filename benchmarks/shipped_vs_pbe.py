@@ -5,8 +5,9 @@ Run: python benchmarks/shipped_vs_pbe.py [--xc nnxc] [--molecules CH3CH2OH C6H6]
 Each molecule is run with ase_nnxc's PBE, with the neural functional (its base functional,
 r2SCAN for ``nnxc``, plus the meta-GGA correction) and, as the outside reference, with PySCF's
 PBE (SCF + gradient with grid response), all in the neural functional's own basis (def2-TZVP
-for ``nnxc``) unless ``--basis`` names another, at grid level 3 and a 1e-9 Ha threshold. The three run in turn ``--repeat`` times and the best
-time of each is reported; the printed ratio is neural / PBE.
+for ``nnxc``) unless ``--basis`` names another, at grid level 3 and a 1e-9 Ha threshold. The
+three run in turn ``--repeat`` times and the best time of each is reported; the printed ratio
+is neural / PBE.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
     python train/correction_parts.py He He+ H Be Be+          # the shipped functional
     python train/correction_parts.py Li+ --xc runs/r2scan-fixed-b-candidate/model.pt
 
-For ``E = a * model + b * base`` each system is converged with the base functional (def2-SVP,
-the training settings) and, at that frozen density, the two parts of the change from the base
+For ``E = a * model + b * base`` each system is converged with the base functional (in the
+trained functional's own basis unless ``--basis`` names another; the training SCF settings) and, at that frozen density, the two parts of the change from the base
 are printed in kcal/mol: the network's ``a * E_model`` and the base weight's ``(b - 1) * E_base``.
 An ionisation energy changes by the cation's total minus the neutral's.
 """
@@ -35,18 +35,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("systems", nargs="+", help="atoms or singly charged cations: H He He+ Li+ ...")
     parser.add_argument("--xc", default="nnxc", help="a trained hybrid (name or checkpoint)")
-    parser.add_argument("--basis", default="def2-svp")
+    parser.add_argument("--basis", default=None, help="default: the functional's training basis")
     args = parser.parse_args()
 
     functional = get_functional(args.xc)
     if not hasattr(functional, "model"):
         parser.error(f"{args.xc} is not a hybrid of a base functional and a network")
+    basis = args.basis or getattr(functional, "default_basis", None) or "def2-svp"
     print(
-        f"{args.xc}: a = {float(functional.a):.4f}, b = {float(functional.b):.4f}; kcal/mol at {functional.base.name} densities"
+        f"{args.xc}: a = {float(functional.a):.4f}, b = {float(functional.b):.4f}; kcal/mol at {functional.base.name}/{basis} densities"
     )
     print(f"{'system':8s} {'a*model':>10s} {'(b-1)*base':>11s} {'total':>9s}")
     for name in args.systems:
-        frozen = freeze_system(parse(name, args.basis), functional.base, SCF_CONFIG)
+        frozen = freeze_system(parse(name, basis), functional.base, SCF_CONFIG)
         with torch.no_grad():
             features = FeatureMap(frozen.features)
             model = float((frozen.weights * functional.a * functional.model(features)).sum())
