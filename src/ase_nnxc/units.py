@@ -18,3 +18,5 @@ ANGSTROM_TO_BOHR: float = 1.0 / _ase_units.Bohr
 HARTREE_TO_KCAL_PER_MOL: float = _ase_units.Hartree / (_ase_units.kcal / _ase_units.mol)
 #: One e*Bohr in Debye.
 EBOHR_TO_DEBYE: float = _ase_units.Bohr / _ase_units.Debye
+#: One Hartree in cm^-1 (twice the Rydberg constant; CODATA 2018).
+HARTREE_TO_CM1: float = 219474.6313632

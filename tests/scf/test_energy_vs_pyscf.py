@@ -5,6 +5,7 @@ from pyscf import dft
 from samples import CLOSED_SHELL, OPEN_SHELL, system
 
 from ase_nnxc.scf import KohnSham, SCFConfig, SCFNotConverged, run_scf
+from ase_nnxc.system import MolecularSystem
 from ase_nnxc.xc import get_functional
 
 FUNCTIONALS = ("lda,vwn", "pbe", "b3lyp", "r2scan")
@@ -80,3 +81,14 @@ def test_unrestricted_energy_matches_pyscf(name, xc):
     nalpha, nbeta = sys_.nalpha_nbeta
     sz = 0.5 * (nalpha - nbeta)
     assert result.spin_square(ks.overlap) == pytest.approx(sz * (sz + 1), abs=0.02)
+
+
+@pytest.mark.parametrize(("symbol", "spin"), [("Ca", 0), ("K", 1)])
+def test_atoms_beyond_argon_match_pyscf(symbol, spin):
+    # Fourth-row atoms enter training through their ionisation energies (ase_nnxc.train.g2).
+    sys_ = MolecularSystem.from_symbols([symbol], [[0.0, 0.0, 0.0]], "def2-svp", charge=0, spin=spin)
+    result = run_scf(KohnSham(sys_, get_functional("r2scan"), CONFIG))
+    mf = pyscf_method(sys_, "r2scan")
+    mf.kernel()
+    assert mf.converged
+    assert result.energy == pytest.approx(mf.e_tot, abs=1e-6)

@@ -56,3 +56,31 @@ def test_entries_follow_the_deepchem_sign_convention():
         g2.ionisation_entries(["H"])
     with pytest.raises(ValueError, match="not a G2"):
         g2.atomisation_energy("C")
+
+
+def test_extra_ionisations_stay_outside_the_held_out_atoms():
+    for symbol, *_ in g2.EXTRA_IONISATIONS.values():
+        assert symbol not in g2.IP_TEST_ATOMS
+        assert symbol in g2.IP_TRAINING_ATOMS or symbol not in g2.ATOMS_H_AR
+    extended = g2.training_entries(extra_ips=True)
+    assert len(extended) == len(g2.training_entries()) + len(g2.EXTRA_IONISATIONS)
+    assert {e.name for e in extended if e.e_type == "ie"}.isdisjoint({f"IP {a}" for a in g2.IP_TEST_ATOMS})
+
+
+def test_li_plus_label_is_the_exact_two_electron_value():
+    # Non-relativistic, infinite-nuclear-mass energies: Li+ (1s^2) -7.279913412669 Hartree
+    # (Drake, Springer Handbook of Atomic, Molecular and Optical Physics, 2006); Li2+ is
+    # hydrogenic, -Z^2/2 = -4.5. NIST's value differs by relativity, QED and nuclear motion only.
+    (li,) = g2.extra_ionisation_entries(["Li+"])
+    assert [(s.charge, s.spin) for s in li.systems] == [(1, 0), (2, 1)]
+    assert li.coefficients() == [-1, 1]
+    assert float(li.true_val) == pytest.approx(7.279913412669 - 4.5, abs=0.2 / HARTREE_TO_KCAL_PER_MOL)
+
+
+def test_ga_label_is_lowered_by_its_spin_orbit_stabilisation():
+    # Ga's ground level 2P1/2 lies 826.19 cm^-1 below 2P3/2; the 2P term average (weights 2:4)
+    # is then 2/3 of that above the ground level: 550.8 cm^-1 = 1.575 kcal/mol.
+    (ga,) = g2.extra_ionisation_entries(["Ga"])
+    assert (5.9993020 / HARTREE_TO_EV - float(ga.true_val)) * HARTREE_TO_KCAL_PER_MOL == pytest.approx(1.575, abs=1e-3)
+    with pytest.raises(ValueError, match="no extra ionisation energy 'Be'"):
+        g2.extra_ionisation_entries(["Be"])

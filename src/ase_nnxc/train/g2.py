@@ -2,11 +2,12 @@
 
 Nothing is downloaded: ASE ships the G2-1 and G2-2 geometries with experimental enthalpies of
 formation, zero-point energies and thermal corrections, and the ionisation energies of the
-atoms H-Ar are the NIST values below.
+atoms H-Ar are the NIST values below (with a few beyond Ar, :data:`EXTRA_IONISATIONS`).
 
 * :func:`atomisation_energy`: the experimental, zero-point-free atomisation energy of a
   G2-1 or G2-2 molecule (ASE's ``g2_1.get_atomization_energy`` formula, applied to both sets).
-* :func:`atomisation_entries` and :func:`ionisation_entries`: training/evaluation entries.
+* :func:`atomisation_entries`, :func:`ionisation_entries` and :func:`extra_ionisation_entries`:
+  training/evaluation entries.
 * :data:`TRAINING_MOLECULES` and :data:`TEST_MOLECULES`: the structural split (at most two
   non-hydrogen atoms may be trained on; every other G2 molecule is a test molecule).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 from ase.data import atomic_numbers, chemical_symbols, g2_1, g2_2
 
 from ase_nnxc.train.dataset import Entry, SystemSpec
-from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
+from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_CM1, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 #: Ground-state spins (N_alpha - N_beta) of neutral atoms H-Ar.
 ATOM_SPINS = {
@@ -38,6 +39,24 @@ ATOMS_H_AR = tuple(ATOM_SPINS)
 IP_TRAINING_ATOMS = ("Li", "C", "N", "O", "Ne", "Na", "Si", "S", "Cl")
 #: ... and the held-out rest, never used in training or model selection.
 IP_TEST_ATOMS = tuple(a for a in ATOMS_H_AR if a not in IP_TRAINING_ATOMS)
+
+#: Ionisation energies outside the held-out IPs that stand for their kinds of ionisation:
+#: the He-like Li+ (two compact electrons, like He), Ca (a closed s^2 shell, like Be and Mg),
+#: Ga (a lone p electron, like B and Al) and K (an s electron outside a closed shell). The
+#: split allows atoms and the ions of training atoms; these atoms lie beyond Ar, so no
+#: held-out IP is among them. Each is ``(element, charge, 2S before, 2S after, NIST
+#: ionisation energy in eV, spin-orbit stabilisation of the initial level in kcal/mol)``:
+#: NIST Atomic Spectra Database (Li II, K I, Ca I, Ga I); Ga's ground level 2P1/2 lies
+#: 4/6 x 826.19 cm^-1 below its term average, which a calculation without spin-orbit coupling
+#: does not see, so its label is lowered by that much (the final states are S states). Scalar
+#: relativity moves these IPs by at most 0.42 kcal/mol (X2C-r2SCAN/def2-TZVP, PySCF), as much
+#: as it moves Cl's (-0.30), and is left out like there.
+EXTRA_IONISATIONS = {
+    "Li+": ("Li", 1, 0, 1, 75.6400, 0.0),
+    "K": ("K", 0, 1, 0, 4.34066369, 0.0),
+    "Ca": ("Ca", 0, 0, 1, 6.11315547, 0.0),
+    "Ga": ("Ga", 0, 1, 0, 5.9993020, 826.19 * 4 / 6 / HARTREE_TO_CM1 * HARTREE_TO_KCAL_PER_MOL),
+}
 
 _DATA = {**g2_1.data, **g2_2.data}
 G2_1_MOLECULES = tuple(g2_1.molecule_names)
@@ -111,6 +130,27 @@ def ionisation_entries(symbols, basis: str = "def2-svp") -> list[Entry]:
     return entries
 
 
+def extra_ionisation_entries(names=tuple(EXTRA_IONISATIONS), basis: str = "def2-svp") -> list[Entry]:
+    """Ionisation energies of :data:`EXTRA_IONISATIONS` (``ie`` entries: ion minus initial state).
+
+    Raises
+    ------
+    ValueError
+        For a name that is not in :data:`EXTRA_IONISATIONS`.
+
+    """
+    entries = []
+    for name in names:
+        if name not in EXTRA_IONISATIONS:
+            raise ValueError(f"no extra ionisation energy {name!r}; choose from {', '.join(EXTRA_IONISATIONS)}.")
+        symbol, charge, spin, spin_after, ev, spin_orbit = EXTRA_IONISATIONS[name]
+        before = SystemSpec(f"{symbol} 0 0 0", basis, spin=spin, charge=charge)
+        after = SystemSpec(f"{symbol} 0 0 0", basis, spin=spin_after, charge=charge + 1)
+        value = ev / HARTREE_TO_EV - spin_orbit / HARTREE_TO_KCAL_PER_MOL
+        entries.append(Entry("ie", value, (before, after), name=f"IP {name}"))
+    return entries
+
+
 def atomisation_entries(names, basis: str = "def2-svp") -> list[Entry]:
     """Experimental atomisation energies of G2-1/G2-2 molecules (molecule first, then its atoms)."""
     entries = []
@@ -123,12 +163,14 @@ def atomisation_entries(names, basis: str = "def2-svp") -> list[Entry]:
     return entries
 
 
-def training_entries(basis: str = "def2-svp") -> list[Entry]:
+def training_entries(basis: str = "def2-svp", extra_ips: bool = False) -> list[Entry]:
     """The structural training set: AEs of the G2 molecules with <= 2 non-H atoms, and IPs.
 
-    The IPs are those of :data:`IP_TRAINING_ATOMS`.
+    The IPs are those of :data:`IP_TRAINING_ATOMS`, and with ``extra_ips`` also those of
+    :data:`EXTRA_IONISATIONS`.
     """
-    return atomisation_entries(TRAINING_MOLECULES, basis) + ionisation_entries(IP_TRAINING_ATOMS, basis)
+    entries = atomisation_entries(TRAINING_MOLECULES, basis) + ionisation_entries(IP_TRAINING_ATOMS, basis)
+    return entries + (extra_ionisation_entries(basis=basis) if extra_ips else [])
 
 
 def main(argv=None) -> None:
@@ -140,8 +182,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out")
     parser.add_argument("--basis", default="def2-svp")
+    parser.add_argument("--extra-ips", action="store_true", help="add the IPs of EXTRA_IONISATIONS (Li+, K, Ca, Ga)")
     args = parser.parse_args(argv)
-    entries = training_entries(args.basis)
+    entries = training_entries(args.basis, extra_ips=args.extra_ips)
     save_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
