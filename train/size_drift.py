@@ -1,0 +1,85 @@
+"""How much of the change between two functionals grows with molecular size, and why.
+
+    python train/size_drift.py runs/nnxc-r2scan-tzvp-ips-candidate/model.pt     # seconds
+    python train/size_drift.py nnxc --reference r2scan          # the shipped correction itself
+
+On the training pool (frozen r2SCAN densities in def2-TZVP, the cache of
+``train/cross_validate.py --basis def2-tzvp``; no test molecule is loaded) this prints the mean
+change of the atomisation energies from ``--reference`` to ``FUNCTIONAL`` for molecules with
+0, 1 and 2 non-hydrogen atoms, split into the part of the base weight ``b`` and the part of
+the network. ``dAE/db`` is r2SCAN's XC contribution to the atomisation energy: a change of
+``b`` moves every atomisation energy in proportion to it, and it grows with the number of
+bonds, so a small change of ``b`` that the training molecules barely feel shifts the larger
+test molecules by several kcal/mol.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+from cross_validate import heavy_atoms
+
+from ase_nnxc.pretrained import path_of
+from ase_nnxc.train.checkpoint import build_functional, load_functional
+from ase_nnxc.train.dataset import load_dataset
+from ase_nnxc.train.pretrain import FrozenSet
+from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
+
+HERE = Path(__file__).parent
+
+
+def main() -> None:
+    """Print the size-resolved change and its b and network parts."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("functional", help="checkpoint (.pt) or shipped name, with base r2SCAN")
+    parser.add_argument(
+        "--reference", default="nnxc-r2scan-tzvp-2026.12", help="shipped name, checkpoint, or r2scan (no correction)"
+    )
+    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
+    parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
+    parser.add_argument("--molecules", nargs="*", default=["CH4", "C2H6", "C2H2", "N2"])
+    args = parser.parse_args()
+
+    cache = Path(args.cache)
+    if not cache.is_file():
+        parser.error(
+            f"no frozen densities at {cache}: run train/cross_validate.py --base r2scan --basis def2-tzvp first"
+        )
+    frozen = torch.load(cache, weights_only=False)
+    if args.reference == "r2scan":  # the hybrid with a = 0, b = 1 is r2SCAN itself
+        old = build_functional("nn-mgga", {"hidden": [8, 8], "uniform_gas": True}, "r2scan")
+    else:
+        old = load_functional(args.reference if args.reference.endswith(".pt") else path_of(args.reference))
+    new = load_functional(args.functional if args.functional.endswith(".pt") else path_of(args.functional))
+    data = FrozenSet(frozen, [e for e in load_dataset(args.data) if e.e_type == "ae"])
+    with torch.no_grad():
+        change = (data.predictions(new) - data.predictions(old)).numpy() * HARTREE_TO_KCAL_PER_MOL
+    dae_db = (
+        np.array(
+            [sum(c * frozen[s.key].base_xc_energy for c, s in zip(e.coefficients(), e.systems)) for e in data.entries]
+        )
+        * HARTREE_TO_KCAL_PER_MOL
+    )
+    from_b = (torch.as_tensor(new.b).item() - torch.as_tensor(old.b).item()) * dae_db
+    heavy = np.array([heavy_atoms(e) for e in data.entries])
+    print(
+        f"b: {torch.as_tensor(old.b).item():.5f} -> {torch.as_tensor(new.b).item():.5f}; AE changes in kcal/mol at frozen r2SCAN densities"
+    )
+    print("non-H atoms  molecules  change  from b  network  dAE/db per 0.001")
+    for n in sorted(set(heavy)):
+        m = heavy == n
+        print(f"{n:11d}  {m.sum():9d}  {change[m].mean():+6.2f}  {from_b[m].mean():+6.2f}  "
+              f"{(change - from_b)[m].mean():+7.2f}  {dae_db[m].mean() / 1000:16.2f}")  # fmt: skip
+    names = [e.name.removeprefix("AE ") for e in data.entries]
+    for molecule in args.molecules:
+        i = names.index(molecule)
+        print(
+            f"{molecule:6s} change {change[i]:+.2f}, from b {from_b[i]:+.2f}, dAE/db per 0.001 {dae_db[i] / 1000:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
