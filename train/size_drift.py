@@ -22,11 +22,11 @@ import numpy as np
 import torch
 from cross_validate import heavy_atoms
 
-from ase_nnxc.pretrained import path_of
-from ase_nnxc.train.checkpoint import build_functional, load_functional
+from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.pretrain import FrozenSet
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
+from ase_nnxc.xc import get_functional
 
 HERE = Path(__file__).parent
 
@@ -52,8 +52,9 @@ def main() -> None:
     if args.reference == "r2scan":  # the hybrid with a = 0, b = 1 is r2SCAN itself
         old = build_functional("nn-mgga", {"hidden": [8, 8], "uniform_gas": True}, "r2scan")
     else:
-        old = load_functional(args.reference if args.reference.endswith(".pt") else path_of(args.reference))
-    new = load_functional(args.functional if args.functional.endswith(".pt") else path_of(args.functional))
+        old = get_functional(args.reference)
+    new = get_functional(args.functional)
+    b_old, b_new = (torch.as_tensor(f.b).item() for f in (old, new))
     data = FrozenSet(frozen, [e for e in load_dataset(args.data) if e.e_type == "ae"])
     with torch.no_grad():
         change = (data.predictions(new) - data.predictions(old)).numpy() * HARTREE_TO_KCAL_PER_MOL
@@ -63,11 +64,9 @@ def main() -> None:
         )
         * HARTREE_TO_KCAL_PER_MOL
     )
-    from_b = (torch.as_tensor(new.b).item() - torch.as_tensor(old.b).item()) * dae_db
+    from_b = (b_new - b_old) * dae_db
     heavy = np.array([heavy_atoms(e) for e in data.entries])
-    print(
-        f"b: {torch.as_tensor(old.b).item():.5f} -> {torch.as_tensor(new.b).item():.5f}; AE changes in kcal/mol at frozen r2SCAN densities"
-    )
+    print(f"b: {b_old:.5f} -> {b_new:.5f}; AE changes in kcal/mol at frozen r2SCAN densities")
     print("non-H atoms  molecules  change  from b  network  dAE/db per 0.001")
     for n in sorted(set(heavy)):
         m = heavy == n
