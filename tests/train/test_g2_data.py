@@ -65,6 +65,10 @@ def test_extra_ionisations_stay_outside_the_held_out_atoms():
     extended = g2.training_entries(extra_ips=True)
     assert len(extended) == len(g2.training_entries()) + len(g2.EXTRA_IONISATIONS)
     assert {e.name for e in extended if e.e_type == "ie"}.isdisjoint({f"IP {a}" for a in g2.IP_TEST_ATOMS})
+    (li,) = set(g2.training_entries(extra_ips=["Li+"])) - set(g2.training_entries())
+    assert li.name == "IP Li+"
+    with pytest.raises(ValueError, match="choose from"):
+        g2.training_entries(extra_ips=["He"])  # a held-out atom is refused
 
 
 def test_li_plus_label_is_the_exact_two_electron_value():

@@ -14,6 +14,8 @@ atoms H-Ar are the NIST values below (with a few beyond Ar, :data:`EXTRA_IONISAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from ase.data import atomic_numbers, chemical_symbols, g2_1, g2_2
 
 from ase_nnxc.train.dataset import Entry, SystemSpec
@@ -163,14 +165,16 @@ def atomisation_entries(names, basis: str = "def2-svp") -> list[Entry]:
     return entries
 
 
-def training_entries(basis: str = "def2-svp", extra_ips: bool = False) -> list[Entry]:
+def training_entries(basis: str = "def2-svp", extra_ips: bool | Sequence[str] = False) -> list[Entry]:
     """The structural training set: AEs of the G2 molecules with <= 2 non-H atoms, and IPs.
 
-    The IPs are those of :data:`IP_TRAINING_ATOMS`, and with ``extra_ips`` also those of
-    :data:`EXTRA_IONISATIONS`.
+    The IPs are those of :data:`IP_TRAINING_ATOMS`, plus with ``extra_ips=True`` all those of
+    :data:`EXTRA_IONISATIONS`, or with a sequence of its names (``["Li+"]``) those alone.
     """
     entries = atomisation_entries(TRAINING_MOLECULES, basis) + ionisation_entries(IP_TRAINING_ATOMS, basis)
-    return entries + (extra_ionisation_entries(basis=basis) if extra_ips else [])
+    if extra_ips is True:
+        extra_ips = tuple(EXTRA_IONISATIONS)
+    return entries + (extra_ionisation_entries(extra_ips, basis=basis) if extra_ips else [])
 
 
 def main(argv=None) -> None:
@@ -182,9 +186,15 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out")
     parser.add_argument("--basis", default="def2-svp")
-    parser.add_argument("--extra-ips", action="store_true", help="add the IPs of EXTRA_IONISATIONS (Li+, K, Ca, Ga)")
+    parser.add_argument(
+        "--extra-ips",
+        nargs="*",
+        metavar="NAME",
+        help=f"add IPs of EXTRA_IONISATIONS: the names given, or all ({', '.join(EXTRA_IONISATIONS)}) when none is",
+    )
     args = parser.parse_args(argv)
-    entries = training_entries(args.basis, extra_ips=args.extra_ips)
+    extra = args.extra_ips if args.extra_ips else args.extra_ips is not None
+    entries = training_entries(args.basis, extra_ips=extra)
     save_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
