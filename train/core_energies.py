@@ -2,6 +2,7 @@
 
     python train/core_energies.py                          # about 15 minutes on 1 core
     python train/core_energies.py --weights 0 1 10 --seed 0 1 2
+    python train/core_energies.py --weights 0 1 --a-lr 0.002     # a smaller step for a
 
 Every training label is a difference (atomisation or ionisation energy) in which the 1s^2
 cores cancel, so nothing in the data constrains the correction there; He and Li+ are the
@@ -81,12 +82,17 @@ class Totals:
         return (self.data.system_energies(functional)[self.index] - self.targets) * HARTREE_TO_KCAL_PER_MOL
 
 
-def fit(entries, frozen, totals: Totals, weight: float, seed: int, steps: int = 20, lr: float = 0.02):
-    """The shipped recipe's pre-training, plus ``weight`` times the mean squared total-energy error."""
+def fit(entries, frozen, totals: Totals, weight: float, seed: int, steps: int = 20, lr: float = 0.02, a_lr=None):
+    """The shipped recipe's pre-training, plus ``weight`` times the mean squared total-energy error.
+
+    ``a_lr``: a learning rate of its own for the correction's weight ``a`` (default ``lr``).
+    """
     functional = build_functional("nn-mgga", {**MODEL_OPTIONS, "seed": seed}, "r2scan")
     data = FrozenSet(frozen, entries)
     w = torch.tensor([TYPE_WEIGHTS[e.e_type] for e in data.entries], dtype=torch.float64)
-    optimiser = torch.optim.Adam([p for p in functional.parameters() if p.requires_grad], lr=lr)
+    rest = [p for name, p in functional.named_parameters() if p.requires_grad and name != "a"]
+    groups = [{"params": [functional.a], "lr": lr if a_lr is None else a_lr}, {"params": rest}]
+    optimiser = torch.optim.Adam(groups, lr=lr)
     for _ in range(steps):
         optimiser.zero_grad()
         errors = (data.predictions(functional) - data.targets) * HARTREE_TO_KCAL_PER_MOL
@@ -108,6 +114,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0, 10.0])
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--a-lr", type=float, default=None, help="learning rate of the weight a (default 0.02)")
     parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
     parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
     args = parser.parse_args()
@@ -132,8 +139,8 @@ def main() -> None:
     print(f"  shipped nnxc          {row(get_functional('nnxc'))}")
     print(f"Fits with a total-energy term of weight W (size split: mean of seeds {args.seed}; untrained 3.65)")
     for weight in args.weights:
-        split = np.mean([_mae(two_heavy, fit(small, frozen, totals, weight, seed)) for seed in args.seed])
-        functional = fit(pool, frozen, totals, weight, args.seed[0])
+        split = np.mean([_mae(two_heavy, fit(small, frozen, totals, weight, seed, a_lr=args.a_lr)) for seed in args.seed])
+        functional = fit(pool, frozen, totals, weight, args.seed[0], a_lr=args.a_lr)
         with torch.no_grad():
             li_error = float((li_plus.predictions(functional) - li_plus.targets)[0]) * HARTREE_TO_KCAL_PER_MOL
         print(f"  W = {weight:<5g} size split {split:5.2f}; whole pool: Li+ IP {li_error:+6.2f}, "
