@@ -24,11 +24,10 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import torch
-from cross_validate import heavy_atoms
+from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -37,7 +36,6 @@ from ase_nnxc.train.pretrain import FrozenSet, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
 
-HERE = Path(__file__).parent
 TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}  # those of the shipped recipe
 
 
@@ -49,14 +47,10 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 10.0], help="entry weights W")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--lr", type=float, nargs="+", default=[0.02], help="the recipe's is 0.02")
-    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
-    parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
+    add_tzvp_frozen_arguments(parser)
     args = parser.parse_args()
 
-    cache = Path(args.cache)
-    if not cache.is_file():
-        parser.error(f"no frozen densities at {cache}: run train/cross_validate.py --base r2scan --basis def2-tzvp --data train/data/g2_train_extra-ips_def2-tzvp.yaml first")  # fmt: skip
-    frozen = torch.load(cache, weights_only=False)
+    frozen = load_frozen_cache(parser, args.cache)
     shipped = get_functional(args.functional)
     pool = load_dataset(args.data)
     extra = g2.extra_ionisation_entries(args.extra, basis="def2-tzvp")
@@ -79,8 +73,7 @@ def main() -> None:
         one = FrozenSet(frozen, [entry])
         with torch.no_grad():
             shift = (one.system_energies(shipped) - one.system_energies(r2scan)).numpy() * HARTREE_TO_KCAL_PER_MOL
-        keys = sorted(s.key for s in entry.systems)  # the order of FrozenSet's systems
-        pairs = sorted(zip(keys, shift), key=lambda pair: pair[0][3])  # by charge
+        pairs = sorted(zip(one.keys, shift), key=lambda pair: pair[0][3])  # by charge
         cells = ", ".join(f"{k[0].split()[0]} charge {k[3]} {v:+7.2f}" for k, v in pairs)
         print(f"  {entry.name}: {cells}")
     shipped_errors = " ".join(f"{x:+6.2f}" for x in extra_errors(before))

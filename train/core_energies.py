@@ -25,11 +25,10 @@ No test molecule and no held-out atom is loaded.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
-from cross_validate import heavy_atoms
+from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -38,7 +37,6 @@ from ase_nnxc.train.pretrain import FrozenSet
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
 
-HERE = Path(__file__).parent
 EXACT_TOTAL_ENERGY = {  # Hartree, non-relativistic, infinite nuclear mass
     "Li": -7.478060,
     "C": -37.8450,
@@ -72,9 +70,8 @@ class Totals:
 
     def __init__(self, frozen: dict, symbols):
         self.data = FrozenSet(frozen, g2.ionisation_entries(symbols, "def2-tzvp"))
-        keys = sorted({s.key for e in self.data.entries for s in e.systems})  # FrozenSet's order
-        self.index = [i for i, key in enumerate(keys) if key[3] == 0]  # the neutral atoms
-        self.symbols = [keys[i][0].split()[0] for i in self.index]
+        self.index = [i for i, key in enumerate(self.data.keys) if key[3] == 0]  # the neutral atoms
+        self.symbols = [self.data.keys[i][0].split()[0] for i in self.index]
         self.targets = torch.tensor([EXACT_TOTAL_ENERGY[s] + basis_error(s) for s in self.symbols])
 
     def errors(self, functional) -> torch.Tensor:
@@ -115,14 +112,10 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0, 10.0])
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--a-lr", type=float, default=None, help="learning rate of the weight a (default 0.02)")
-    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
-    parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
+    add_tzvp_frozen_arguments(parser)
     args = parser.parse_args()
 
-    cache = Path(args.cache)
-    if not cache.is_file():
-        parser.error(f"no frozen densities at {cache}: run train/cross_validate.py --base r2scan --basis def2-tzvp --data train/data/g2_train_extra-ips_def2-tzvp.yaml first")  # fmt: skip
-    frozen = torch.load(cache, weights_only=False)
+    frozen = load_frozen_cache(parser, args.cache)
     pool = load_dataset(args.data)
     totals = Totals(frozen, list(EXACT_TOTAL_ENERGY))
     li_plus = FrozenSet(frozen, g2.extra_ionisation_entries(["Li+"], "def2-tzvp"))
@@ -139,7 +132,9 @@ def main() -> None:
     print(f"  shipped nnxc          {row(get_functional('nnxc'))}")
     print(f"Fits with a total-energy term of weight W (size split: mean of seeds {args.seed}; untrained 3.65)")
     for weight in args.weights:
-        split = np.mean([_mae(two_heavy, fit(small, frozen, totals, weight, seed, a_lr=args.a_lr)) for seed in args.seed])
+        split = np.mean(
+            [_mae(two_heavy, fit(small, frozen, totals, weight, seed, a_lr=args.a_lr)) for seed in args.seed]
+        )
         functional = fit(pool, frozen, totals, weight, args.seed[0], a_lr=args.a_lr)
         with torch.no_grad():
             li_error = float((li_plus.predictions(functional) - li_plus.targets)[0]) * HARTREE_TO_KCAL_PER_MOL

@@ -79,6 +79,23 @@ def frozen_densities(entries: list[Entry], functional, base: str, basis: str, ca
     return frozen
 
 
+def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--data`` and ``--cache`` of the scripts that work on the def2-TZVP pool at frozen r2SCAN densities."""
+    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
+    parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
+
+
+def load_frozen_cache(parser: argparse.ArgumentParser, path) -> dict:
+    """The frozen densities at ``path``, or a parser error that says how to make them."""
+    cache = Path(path)
+    if not cache.is_file():
+        parser.error(
+            f"no frozen densities at {cache}: run train/cross_validate.py --base r2scan --basis def2-tzvp "
+            "--data train/data/g2_train_extra-ips_def2-tzvp.yaml first"
+        )
+    return torch.load(cache, weights_only=False)
+
+
 def main() -> None:
     """Print the held-out table for every base functional."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -16,19 +16,16 @@ test molecules by several kcal/mol.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 import torch
-from cross_validate import heavy_atoms
+from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.pretrain import FrozenSet
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
-
-HERE = Path(__file__).parent
 
 
 def main() -> None:
@@ -38,17 +35,11 @@ def main() -> None:
     parser.add_argument(
         "--reference", default="nnxc-r2scan-tzvp-2026.12", help="shipped name, checkpoint, or r2scan (no correction)"
     )
-    parser.add_argument("--data", default=str(HERE / "data" / "g2_train_def2-tzvp.yaml"))
-    parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
+    add_tzvp_frozen_arguments(parser)
     parser.add_argument("--molecules", nargs="*", default=["CH4", "C2H6", "C2H2", "N2"])
     args = parser.parse_args()
 
-    cache = Path(args.cache)
-    if not cache.is_file():
-        parser.error(
-            f"no frozen densities at {cache}: run train/cross_validate.py --base r2scan --basis def2-tzvp first"
-        )
-    frozen = torch.load(cache, weights_only=False)
+    frozen = load_frozen_cache(parser, args.cache)
     if args.reference == "r2scan":  # the hybrid with a = 0, b = 1 is r2SCAN itself
         old = build_functional("nn-mgga", {"hidden": [8, 8], "uniform_gas": True}, "r2scan")
     else:

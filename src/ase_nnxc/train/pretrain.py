@@ -109,6 +109,8 @@ class FrozenSet:
         self.entries = [e for e in entries if e.e_type in ("ae", "ie") and all(s.key in frozen for s in e.systems)]
         self.skipped = [e for e in entries if e not in self.entries]
         keys = sorted({s.key for e in self.entries for s in e.systems})
+        self.keys = keys
+        """System keys in the order of :meth:`system_energies`."""
         index = {k: i for i, k in enumerate(keys)}
         systems = [frozen[k] for k in keys]
         self.features = torch.cat([f.features for f in systems], dim=-1)
