@@ -4,6 +4,7 @@
     python train/cross_validate.py --split size --steps 10 20 30 60
     python train/cross_validate.py --base r2scan --split size --basis def2-tzvp   # another basis
     python train/cross_validate.py --base r2scan --split size --fixed-b --seed 0 1 2   # b kept at 1
+    python train/cross_validate.py --base r2scan --split size --basis def2-tzvp --high-density
 
 For each base functional the 85 training systems are converged once and their densities frozen
 (cached in ``--cache``). A fresh neural correction (the shipped model's architecture) is then
@@ -118,6 +119,11 @@ def main() -> None:
         "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
     )
     parser.add_argument(
+        "--high-density",
+        action="store_true",
+        help="bounded density input and a correction that vanishes relative to exchange at high density",
+    )
+    parser.add_argument(
         "--seed",
         type=int,
         nargs="+",
@@ -140,6 +146,8 @@ def main() -> None:
             options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": seed}
             if args.polarised_alpha:
                 options["polarised_alpha"] = True
+            if args.high_density:
+                options["high_density"] = True
             return build_functional("nn-mgga", options, base, train_b=not args.fixed_b)
 
         frozen = frozen_densities(entries, fresh(args.seed[0]), base, args.basis, args.cache)

@@ -73,3 +73,36 @@ def test_polarised_alpha_extends_the_uniform_gas_limit_to_spin_polarised_gases(z
         polarised = build_functional("nn-mgga", {**options, "polarised_alpha": True}, "r2scan").model(features)
     assert float((default.abs() / scale).max()) > 1e-4  # unpolarised tau_unif: alpha != 1 here
     assert float((polarised.abs() / scale).max()) < 1e-6
+
+
+def scaled_features(scale: float) -> FeatureMap:
+    """Alpha/beta features at a few points of a density under uniform scaling ``n_l(r) = l^3 n(l r)``.
+
+    ``rho -> l^3 rho``, ``sigma -> l^8 sigma``, ``tau -> l^5 tau``: ``s`` and ``alpha`` do not change.
+    """
+    rho = torch.tensor([0.02, 0.3, 1.5, 7.0], dtype=torch.float64)  # per spin, open shell
+    grad = torch.tensor([0.05, 0.4, 3.0, 30.0], dtype=torch.float64)
+    tau = torch.tensor([0.03, 0.5, 4.0, 40.0], dtype=torch.float64)
+    channels = []
+    for factor in (1.0, 0.6):
+        zero = torch.zeros_like(rho)
+        channels.append(
+            torch.stack([factor * rho * scale**3, factor * grad * scale**4, zero, zero, factor * tau * scale**5])
+        )
+    return FeatureMap(torch.stack(channels))
+
+
+@pytest.mark.parametrize("model", ["nn-lda", "nn-gga", "nn-mgga"])
+def test_high_density_option_keeps_the_correction_finite_under_scaling_to_high_density(model):
+    # E[n_l] = l^-3 int e(features of n_l at l r) dr', so e / l^3 at fixed r' must converge.
+    options = {"hidden": [6, 6], "uniform_gas": True, "seed": 2}
+    per_volume = {}
+    for high_density in (True, False):
+        network = build_functional(model, {**options, "high_density": high_density}, "r2scan").model
+        with torch.no_grad():
+            per_volume[high_density] = [network(scaled_features(scale)) / scale**3 for scale in (1e2, 1e3, 1e4)]
+    limited, free = per_volume[True], per_volume[False]
+    assert float(limited[2].abs().min()) > 1e-6  # a finite, non-zero limit
+    assert float(((limited[2] - limited[1]) / limited[2]).abs().max()) < 1e-2
+    # Without the option the correction grows like exchange (a factor near 10 per decade of l).
+    assert float((free[2] / free[1]).abs().min()) > 5.0

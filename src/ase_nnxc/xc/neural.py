@@ -13,6 +13,12 @@ right scale and vanishes with the density. Options build in physical constraints
   (``train_b=False``);
 * ``spin_scaling=True``: exact exchange spin scaling ``E[n_a, n_b] = (E[2 n_a] + E[2 n_b]) / 2``,
   by evaluating a spin-unpolarised network on each doubled spin density.
+* ``high_density=True``: the correction behaves like correlation under uniform scaling to the
+  high-density limit, ``n_l(r) = l^3 n(l r)`` with ``l -> infinity``: its energy stays finite
+  while exchange grows like ``l``. The density enters as ``x / (1 + x)`` with ``x = rho^(1/3)``
+  (bounded, so the network never extrapolates to the densities of atomic cores, which no
+  energy difference in the training data constrains) and the enhancement factor is multiplied
+  by ``1 / (1 + x)``, so that ``F ~ rho^(-1/3)`` and the energy density ``~ rho`` there.
 
 :class:`HybridXC` is ``a * model + b * base`` with trainable ``a`` (0 at start) and ``b``
 (1 at start), so training starts exactly at the base functional (DeepChem's ``HybridXC``).
@@ -61,6 +67,9 @@ class NeuralXC(XCFunctional):
         Make the output vanish for the uniform electron gas (GGA and meta-GGA levels).
     spin_scaling
         Impose exchange spin scaling (drops ``zeta`` from the inputs).
+    high_density
+        Bounded density input and a correction that vanishes relative to exchange at high
+        density (module docstring).
     seed
         Seed of the weight initialisation (``None`` leaves torch's global generator alone).
 
@@ -75,6 +84,7 @@ class NeuralXC(XCFunctional):
         activation: str = "softplus",
         uniform_gas: bool = True,
         spin_scaling: bool = False,
+        high_density: bool = False,
         seed: int | None = 0,
     ):
         super().__init__()
@@ -82,6 +92,7 @@ class NeuralXC(XCFunctional):
         self.activation = activation
         self.uniform_gas = bool(uniform_gas)
         self.spin_scaling = bool(spin_scaling)
+        self.high_density = bool(high_density)
         generator_state = torch.random.get_rng_state() if seed is not None else None
         if seed is not None:
             torch.manual_seed(seed)
@@ -97,17 +108,21 @@ class NeuralXC(XCFunctional):
     _n_local = 1
 
     def options(self) -> dict:
-        """Constructor arguments, for checkpoints."""
-        return {
+        """Constructor arguments, for checkpoints (``high_density`` only when set)."""
+        options = {
             "hidden": list(self.hidden),
             "activation": self.activation,
             "uniform_gas": self.uniform_gas,
             "spin_scaling": self.spin_scaling,
         }
+        if self.high_density:
+            options["high_density"] = True
+        return options
 
     def _local_descriptors(self, rho: torch.Tensor, sigma, tau, zeta=None) -> list[torch.Tensor]:
-        """Descriptors of the total density (LDA: ``rho^(1/3)``); ``zeta`` is its spin polarisation, if known."""
-        return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)]
+        """Descriptors of the total density: ``x = rho^(1/3)`` (``x / (1 + x)`` with ``high_density``)."""
+        x = rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
+        return [x / (1.0 + x)] if self.high_density else [x]
 
     def _uniform_values(self, descriptors: list[torch.Tensor]) -> list[torch.Tensor]:
         """Descriptors of the uniform gas of the same density (only ``rho^(1/3)`` kept)."""
@@ -123,7 +138,10 @@ class NeuralXC(XCFunctional):
         descriptors = self._local_descriptors(rho, sigma, tau, zeta)
         if zeta is not None:
             descriptors.append(zeta)
-        eps_x = -C_X * rho.clamp(min=0.0) * rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
+        x = rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
+        eps_x = -C_X * rho.clamp(min=0.0) * x
+        if self.high_density:
+            eps_x = eps_x / (1.0 + x)
         return eps_x * self._enhancement(descriptors)
 
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
@@ -159,7 +177,7 @@ class NeuralGGA(NeuralXC):
 
     def _local_descriptors(self, rho, sigma, tau, zeta=None):
         s = reduced_gradient(rho, sigma)
-        return [rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0), s / (1.0 + s)]
+        return super()._local_descriptors(rho, sigma, tau, zeta) + [s / (1.0 + s)]
 
     def _uniform_values(self, descriptors):
         return [descriptors[0], torch.zeros_like(descriptors[1])] + descriptors[2:]
