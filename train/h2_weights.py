@@ -1,6 +1,7 @@
 """Train the shipped recipe with exact H2 points added, and compare its H2 curve with FCI.
 
     python train/h2_weights.py --basis def2-tzvp --weights 0 5 20     # about 4 minutes per weight
+    python train/h2_weights.py --basis def2-tzvp --high-density       # the network's high_density option
 
 For each weight W the shipped recipe (r2SCAN + ``nn-mgga`` 8x8, 20 full-batch Adam steps at
 lr 0.02 on frozen r2SCAN densities; ``train/nnxc-r2scan-2026.12.1.yaml``) is trained on the
@@ -37,9 +38,11 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 5.0, 20.0])
     parser.add_argument("--distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--high-density", action="store_true", help="the network's high_density option")
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
     parser.add_argument("--energy-cache", default="results/accuracy/cache", help="FCI curve and SCF energies")
     args = parser.parse_args()
+    options = {**MODEL_OPTIONS, "high_density": True} if args.high_density else MODEL_OPTIONS
 
     fci = accuracy.fci_h2_curve(args.energy_cache)
     distances = np.array(accuracy.H2_DISTANCES)
@@ -48,7 +51,7 @@ def main() -> None:
     h2_points = binding_curve_entries(args.distances, args.basis)
 
     def fresh():
-        return build_functional("nn-mgga", {**MODEL_OPTIONS, "seed": 0}, "r2scan")
+        return build_functional("nn-mgga", {**options, "seed": 0}, "r2scan")
 
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
     print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
@@ -59,7 +62,7 @@ def main() -> None:
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
             pretrain(functional, pool + extra, frozen, args.steps, lr=0.02, type_weights={"ae": 1.0, "ie": 3.0})
             path = Path(tmp) / f"h2-weight-{weight:g}.pt"
-            meta = {"model": "nn-mgga", "options": MODEL_OPTIONS, "base": "r2scan", "basis": args.basis}
+            meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
             save_checkpoint(path, functional, {**meta, "grid_level": 3})
             # A fresh cache: the checkpoint's name would otherwise collide between runs.
             curve = accuracy.h2_curve(accuracy.Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies")

@@ -88,3 +88,18 @@ def test_ga_label_is_lowered_by_its_spin_orbit_stabilisation():
     assert (5.9993020 / HARTREE_TO_EV - float(ga.true_val)) * HARTREE_TO_KCAL_PER_MOL == pytest.approx(1.575, abs=1e-3)
     with pytest.raises(ValueError, match="no extra ionisation energy 'Be'"):
         g2.extra_ionisation_entries(["Be"])
+
+
+def test_cli_adds_weighted_exact_h2_points(tmp_path):
+    from ase_nnxc.train.dataset import load_dataset
+
+    out = tmp_path / "pool.yaml"
+    g2.main([str(out), "--h2", "5", "--h2-distances", "0.7414"])
+    entries = load_dataset(out)
+    assert len(entries) == len(g2.training_entries()) + 1
+    (h2,) = [e for e in entries if e.name.startswith("AE H2 0.74")]
+    assert h2.weight == 5.0
+    # Exact non-relativistic De of H2 is 109.49 kcal/mol; aug-cc-pVQZ FCI lies 0.3 below it.
+    assert float(h2.true_val) * HARTREE_TO_KCAL_PER_MOL == pytest.approx(109.49, abs=0.5)
+    with pytest.raises(SystemExit):
+        g2.main([str(out), "--h2", "0"])

@@ -178,7 +178,7 @@ def training_entries(basis: str = "def2-svp", extra_ips: bool | Sequence[str] = 
 
 
 def main(argv=None) -> None:
-    """``python -m ase_nnxc.train.g2 OUT.yaml [--basis B]``: write the training set as DeepChem YAML."""
+    """``python -m ase_nnxc.train.g2 OUT.yaml [--basis B] [--extra-ips ...] [--h2 W]``: write the training set as YAML."""
     import argparse
 
     from ase_nnxc.train.dataset import save_dataset
@@ -192,9 +192,24 @@ def main(argv=None) -> None:
         metavar="NAME",
         help=f"add IPs of EXTRA_IONISATIONS: the names given, or all ({', '.join(EXTRA_IONISATIONS)}) when none is",
     )
+    parser.add_argument(
+        "--h2",
+        type=float,
+        metavar="WEIGHT",
+        help="add exact H2 binding energies at --h2-distances with this entry weight (ase_nnxc.train.h2)",
+    )
+    parser.add_argument("--h2-distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5], metavar="R")
     args = parser.parse_args(argv)
+    if args.h2 is not None and args.h2 <= 0:
+        parser.error(f"--h2 needs a positive weight, got {args.h2}")
     extra = args.extra_ips if args.extra_ips else args.extra_ips is not None
     entries = training_entries(args.basis, extra_ips=extra)
+    if args.h2 is not None:
+        from dataclasses import replace
+
+        from ase_nnxc.train.h2 import binding_curve_entries
+
+        entries += [replace(e, weight=args.h2) for e in binding_curve_entries(args.h2_distances, args.basis)]
     save_dataset(entries, args.out)
     print(f"wrote {len(entries)} entries to {args.out}")
 
