@@ -11,6 +11,10 @@ the network. ``dAE/db`` is r2SCAN's XC contribution to the atomisation energy: a
 ``b`` moves every atomisation energy in proportion to it, and it grows with the number of
 bonds, so a small change of ``b`` that the training molecules barely feel shifts the larger
 test molecules by several kcal/mol.
+
+It also prints both functionals' errors on the ionisation energies beyond H-Ar of
+``ase_nnxc.train.g2.EXTRA_IONISATIONS`` (He-like Li+, K, Ca, Ga; the split allows them, the
+shipped data do not contain them) at the same frozen densities, when the cache holds them.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import torch
 from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
+from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.pretrain import FrozenSet
@@ -69,6 +74,13 @@ def main() -> None:
         print(
             f"{molecule:6s} change {change[i]:+.2f}, from b {from_b[i]:+.2f}, dAE/db per 0.001 {dae_db[i] / 1000:.2f}"
         )
+    extra = FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), "def2-tzvp"))
+    if extra.entries:
+        print("IP error beyond H-Ar, kcal/mol: " + " ".join(f"{e.name.removeprefix('IP '):>6s}" for e in extra.entries))
+        for label, functional in (("reference", old), ("functional", new)):
+            with torch.no_grad():
+                errors = (extra.predictions(functional) - extra.targets).numpy() * HARTREE_TO_KCAL_PER_MOL
+            print(f"  {label:29s} " + " ".join(f"{x:+6.2f}" for x in errors))
 
 
 if __name__ == "__main__":
