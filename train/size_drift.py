@@ -38,7 +38,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("functional", help="checkpoint (.pt) or shipped name, with base r2SCAN")
     parser.add_argument(
-        "--reference", default="nnxc-r2scan-tzvp-2026.12", help="shipped name, checkpoint, or r2scan (no correction)"
+        "--reference",
+        default="nnxc-r2scan-tzvp-2026.12",
+        help="shipped name, checkpoint, or r2scan (no correction); default: the one the README's drift figures use",
     )
     add_tzvp_frozen_arguments(parser)
     parser.add_argument("--molecules", nargs="*", default=["CH4", "C2H6", "C2H2", "N2"])

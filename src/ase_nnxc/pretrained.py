@@ -9,7 +9,8 @@ Example::
 
     >>> from ase_nnxc.pretrained import shipped_functionals, load
     >>> sorted(shipped_functionals())  # doctest: +SKIP
-    ['nnxc', 'nnxc-pbe-2026.12', 'nnxc-r2scan-2026.12', 'nnxc-r2scan-2026.12.1', 'nnxc-r2scan-tzvp-2026.12']
+    ['nnxc', 'nnxc-pbe-2026.12', 'nnxc-r2scan-2026.12', 'nnxc-r2scan-2026.12.1', 'nnxc-r2scan-tzvp-2026.12',
+     'nnxc-r2scan-tzvp-2026.12.1']
     >>> functional = load("nnxc")  # raises CheckpointError if the file was altered  # doctest: +SKIP
 """
 
