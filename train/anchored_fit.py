@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
+from cross_validate import MODEL_OPTIONS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -67,7 +67,7 @@ def main() -> None:
     def extra_errors(predictions):
         return (predictions[n_pool:] - data.targets[n_pool:]).numpy() * HARTREE_TO_KCAL_PER_MOL
 
-    r2scan = build_functional("nn-mgga", {"hidden": [8, 8], "uniform_gas": True}, "r2scan")
+    r2scan = build_functional("nn-mgga", MODEL_OPTIONS, "r2scan")
     print(f"{args.functional} minus r2SCAN, energy of each system (kcal/mol):")
     for entry in extra:
         one = FrozenSet(frozen, [entry])

@@ -29,7 +29,14 @@ import argparse
 
 import numpy as np
 import torch
-from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
+from cross_validate import (
+    MODEL_OPTIONS,
+    add_high_density_argument,
+    add_tzvp_frozen_arguments,
+    heavy_atoms,
+    load_frozen_cache,
+    model_options,
+)
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -50,7 +57,6 @@ EXACT_TOTAL_ENERGY = {  # Hartree, non-relativistic, infinite nuclear mass
     "Cl": -460.148,
 }
 TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}  # those of the shipped recipe
-MODEL_OPTIONS = {"hidden": [8, 8], "uniform_gas": True}
 
 
 def basis_error(symbol: str) -> float:
@@ -114,12 +120,10 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0, 10.0])
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--a-lr", type=float, default=None, help="learning rate of the weight a (default 0.02)")
-    parser.add_argument(
-        "--high-density", action="store_true", help="fit a network whose correction vanishes at high density"
-    )
+    add_high_density_argument(parser)
     add_tzvp_frozen_arguments(parser)
     args = parser.parse_args()
-    options = {**MODEL_OPTIONS, "high_density": True} if args.high_density else MODEL_OPTIONS
+    options = model_options(args)
 
     frozen = load_frozen_cache(parser, args.cache)
     pool = load_dataset(args.data)

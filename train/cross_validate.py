@@ -38,6 +38,8 @@ from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 HERE = Path(__file__).parent
 #: SCF settings of the shipped functional's training (train/nnxc-r2scan-*.yaml).
 SCF_CONFIG = SCFConfig(grid_level=3, conv_tol=1e-9, max_cycle=200, require_aufbau=False)
+#: The shipped functionals' network (nn-mgga), apart from ``high_density``.
+MODEL_OPTIONS = {"hidden": [8, 8], "uniform_gas": True}
 
 
 def frozen_mae(functional, data: FrozenSet) -> float:
@@ -86,6 +88,20 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
 
 
+def add_high_density_argument(parser: argparse.ArgumentParser) -> None:
+    """``--high-density``: the network's ``high_density`` option (read back by :func:`model_options`)."""
+    parser.add_argument(
+        "--high-density",
+        action="store_true",
+        help="bounded density input and a correction that vanishes relative to exchange at high density",
+    )
+
+
+def model_options(args: argparse.Namespace) -> dict:
+    """:data:`MODEL_OPTIONS`, with ``high_density`` when ``--high-density`` was given."""
+    return {**MODEL_OPTIONS, "high_density": True} if args.high_density else dict(MODEL_OPTIONS)
+
+
 def load_frozen_cache(parser: argparse.ArgumentParser, path) -> dict:
     """The frozen densities at ``path``, or a parser error that says how to make them."""
     cache = Path(path)
@@ -118,11 +134,7 @@ def main() -> None:
     parser.add_argument(
         "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
     )
-    parser.add_argument(
-        "--high-density",
-        action="store_true",
-        help="bounded density input and a correction that vanishes relative to exchange at high density",
-    )
+    add_high_density_argument(parser)
     parser.add_argument(
         "--seed",
         type=int,

@@ -20,15 +20,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from cross_validate import frozen_densities
+from cross_validate import add_high_density_argument, frozen_densities, model_options
 
 from ase_nnxc import accuracy
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.train.h2 import binding_curve_entries
 from ase_nnxc.train.pretrain import pretrain
-
-MODEL_OPTIONS = {"hidden": [8, 8], "uniform_gas": True}
 
 
 def main() -> None:
@@ -38,11 +36,11 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 5.0, 20.0])
     parser.add_argument("--distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5])
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--high-density", action="store_true", help="the network's high_density option")
+    add_high_density_argument(parser)
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
     parser.add_argument("--energy-cache", default="results/accuracy/cache", help="FCI curve and SCF energies")
     args = parser.parse_args()
-    options = {**MODEL_OPTIONS, "high_density": True} if args.high_density else MODEL_OPTIONS
+    options = model_options(args)
 
     fci = accuracy.fci_h2_curve(args.energy_cache)
     distances = np.array(accuracy.H2_DISTANCES)

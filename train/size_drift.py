@@ -23,7 +23,7 @@ import argparse
 
 import numpy as np
 import torch
-from cross_validate import add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
+from cross_validate import MODEL_OPTIONS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -48,7 +48,7 @@ def main() -> None:
 
     frozen = load_frozen_cache(parser, args.cache)
     if args.reference == "r2scan":  # the hybrid with a = 0, b = 1 is r2SCAN itself
-        old = build_functional("nn-mgga", {"hidden": [8, 8], "uniform_gas": True}, "r2scan")
+        old = build_functional("nn-mgga", MODEL_OPTIONS, "r2scan")
     else:
         old = get_functional(args.reference)
     new = get_functional(args.functional)
