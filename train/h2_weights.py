@@ -2,6 +2,13 @@
 
     python train/h2_weights.py --basis def2-tzvp --weights 0 5 20     # about 4 minutes per weight
     python train/h2_weights.py --basis def2-tzvp --high-density       # the network's high_density option
+    python train/h2_weights.py --basis def2-tzvp --high-density --extra-ips Li+ --save runs/h2-li
+
+With ``--extra-ips`` the pool also holds those ionisation energies of
+:data:`ase_nnxc.train.g2.EXTRA_IONISATIONS` (training-allowed; Li+ is the He-like ion) with entry
+weight ``--ip-weight``. The frozen-density errors of all of them (trained on or not) are printed
+beside the curve when the cache holds their densities. ``--save DIR`` keeps each trained
+checkpoint as ``DIR/h2-weight-W.pt`` (for ``train/size_drift.py``).
 
 For each weight W the shipped recipe (r2SCAN + ``nn-mgga`` 8x8, 20 full-batch Adam steps at
 lr 0.02 on frozen r2SCAN densities; ``train/nnxc-r2scan-2026.12.1.yaml``) is trained on the
@@ -20,13 +27,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import torch
 from cross_validate import add_high_density_argument, frozen_densities, model_options
 
 from ase_nnxc import accuracy
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.train.h2 import binding_curve_entries
-from ase_nnxc.train.pretrain import pretrain
+from ase_nnxc.train.pretrain import FrozenSet, pretrain
+from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 
 
 def main() -> None:
@@ -36,6 +45,11 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 5.0, 20.0])
     parser.add_argument("--distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument(
+        "--extra-ips", nargs="*", default=[], metavar="NAME", help="extra training IPs (g2.EXTRA_IONISATIONS)"
+    )
+    parser.add_argument("--ip-weight", type=float, default=1.0, help="entry weight of the --extra-ips")
+    parser.add_argument("--save", default=None, metavar="DIR", help="keep the trained checkpoints in DIR")
     add_high_density_argument(parser)
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
     parser.add_argument("--energy-cache", default="results/accuracy/cache", help="FCI curve and SCF energies")
@@ -45,27 +59,41 @@ def main() -> None:
     fci = accuracy.fci_h2_curve(args.energy_cache)
     distances = np.array(accuracy.H2_DISTANCES)
     window = (distances >= accuracy.H2_WINDOW[0] - 1e-9) & (distances <= accuracy.H2_WINDOW[1] + 1e-9)
-    pool = g2.training_entries(args.basis)
+    pool = [
+        replace(e, weight=args.ip_weight) if e.name in {f"IP {name}" for name in args.extra_ips} else e
+        for e in g2.training_entries(args.basis, extra_ips=args.extra_ips)
+    ]
     h2_points = binding_curve_entries(args.distances, args.basis)
 
     def fresh():
         return build_functional("nn-mgga", {**options, "seed": 0}, "r2scan")
 
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
+    # Every IP beyond H-Ar whose densities are cached is printed, trained on (--extra-ips) or not.
+    extra_ips = FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), args.basis))
     print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
-    print("weight    max  " + " ".join(f"{r:5.2f}" for r in distances[window]))
+    print(
+        "weight    max  "
+        + " ".join(f"{r:5.2f}" for r in distances[window])
+        + "".join(f"  {e.name:>8}" for e in extra_ips.entries)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         for weight in args.weights:
             functional = fresh()
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
             pretrain(functional, pool + extra, frozen, args.steps, lr=0.02, type_weights={"ae": 1.0, "ie": 3.0})
-            path = Path(tmp) / f"h2-weight-{weight:g}.pt"
+            path = Path(args.save or tmp) / f"h2-weight-{weight:g}.pt"
+            path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
             save_checkpoint(path, functional, {**meta, "grid_level": 3})
             # A fresh cache: the checkpoint's name would otherwise collide between runs.
             curve = accuracy.h2_curve(accuracy.Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies")
             deviation = (curve - fci)[window]
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
+            if extra_ips.entries:
+                with torch.no_grad():
+                    errors = (extra_ips.predictions(functional) - extra_ips.targets) * HARTREE_TO_KCAL_PER_MOL
+                cells += "".join(f"  {err:+8.2f}" for err in errors.tolist())
             print(f"{weight:6g}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
 
 
