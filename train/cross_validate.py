@@ -134,6 +134,13 @@ def main() -> None:
     parser.add_argument(
         "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
     )
+    parser.add_argument(
+        "--freeze-b-after",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="stop training b after this many steps (one of --steps) and train the network alone",
+    )
     add_high_density_argument(parser)
     parser.add_argument(
         "--seed",
@@ -184,6 +191,8 @@ def main() -> None:
                         optimiser=optimiser,
                     )
                     done = steps
+                    if steps == args.freeze_b_after:
+                        functional.b.requires_grad_(False)  # Adam skips a parameter without a gradient
                     table[i, k, j] = frozen_mae(functional, validation)
         seeds = f"seeds {', '.join(map(str, args.seed))}" if len(args.seed) > 1 else f"seed {args.seed[0]}"
         print(f"{base}: held-out AE MAE (kcal/mol, frozen densities, {seeds}), untrained {np.mean(untrained):.2f}")

@@ -37,6 +37,8 @@ from ase_nnxc.train.h2 import binding_curve_entries
 from ase_nnxc.train.pretrain import FrozenSet, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 
+TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}
+
 
 def main() -> None:
     """Print the H2 curve's deviation from FCI for each weight."""
@@ -49,6 +51,9 @@ def main() -> None:
         "--extra-ips", nargs="*", default=[], metavar="NAME", help="extra training IPs (g2.EXTRA_IONISATIONS)"
     )
     parser.add_argument("--ip-weight", type=float, default=1.0, help="entry weight of the --extra-ips")
+    parser.add_argument(
+        "--freeze-b-after", type=int, default=None, metavar="STEPS", help="train the network alone after STEPS steps"
+    )
     parser.add_argument("--save", default=None, metavar="DIR", help="keep the trained checkpoints in DIR")
     add_high_density_argument(parser)
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
@@ -81,7 +86,14 @@ def main() -> None:
         for weight in args.weights:
             functional = fresh()
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
-            pretrain(functional, pool + extra, frozen, args.steps, lr=0.02, type_weights={"ae": 1.0, "ie": 3.0})
+            params = [p for p in functional.parameters() if p.requires_grad]
+            optimiser = torch.optim.Adam(params, lr=0.02)
+            done = 0
+            for steps in sorted({args.freeze_b_after or args.steps, args.steps}):
+                pretrain(functional, pool + extra, frozen, steps - done, optimiser=optimiser, type_weights=TYPE_WEIGHTS)
+                done = steps
+                if steps == args.freeze_b_after:
+                    functional.b.requires_grad_(False)
             path = Path(args.save or tmp) / f"h2-weight-{weight:g}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
