@@ -27,7 +27,7 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-from cross_validate import MODEL_OPTIONS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
+from cross_validate import MODEL_OPTIONS, TYPE_WEIGHTS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
@@ -35,8 +35,6 @@ from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.pretrain import FrozenSet, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
-
-TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}  # those of the shipped recipe
 
 
 def main() -> None:

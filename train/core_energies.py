@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from cross_validate import (
     MODEL_OPTIONS,
+    TYPE_WEIGHTS,
     add_high_density_argument,
     add_tzvp_frozen_arguments,
     heavy_atoms,
@@ -56,7 +57,6 @@ EXACT_TOTAL_ENERGY = {  # Hartree, non-relativistic, infinite nuclear mass
     "S": -398.110,
     "Cl": -460.148,
 }
-TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}  # those of the shipped recipe
 
 
 def basis_error(symbol: str) -> float:

@@ -40,12 +40,42 @@ HERE = Path(__file__).parent
 SCF_CONFIG = SCFConfig(grid_level=3, conv_tol=1e-9, max_cycle=200, require_aufbau=False)
 #: The shipped functionals' network (nn-mgga), apart from ``high_density``.
 MODEL_OPTIONS = {"hidden": [8, 8], "uniform_gas": True}
+#: Loss weight of each entry type in the shipped recipe.
+TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}
+
+
+def frozen_errors(functional, data: FrozenSet) -> np.ndarray:
+    """Error (kcal/mol, prediction minus target) of each of ``data``'s entries at the frozen densities."""
+    with torch.no_grad():
+        return ((data.predictions(functional) - data.targets) * HARTREE_TO_KCAL_PER_MOL).numpy()
 
 
 def frozen_mae(functional, data: FrozenSet) -> float:
     """Mean absolute error (kcal/mol) of ``data``'s entries at the frozen densities."""
-    with torch.no_grad():
-        return float((data.predictions(functional) - data.targets).abs().mean() * HARTREE_TO_KCAL_PER_MOL)
+    return float(np.abs(frozen_errors(functional, data)).mean())
+
+
+def extra_ip_set(frozen: dict, basis: str = "def2-tzvp") -> FrozenSet:
+    """The IPs of :data:`ase_nnxc.train.g2.EXTRA_IONISATIONS` whose densities ``frozen`` holds."""
+    return FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), basis))
+
+
+def fit_steps(functional, entries, frozen, done: int, steps: int, optimiser, freeze_b_after=None, **options) -> int:
+    """Continue the frozen-density fit of ``functional`` from step ``done`` to ``steps``.
+
+    ``optimiser`` carries the state between calls. From step ``freeze_b_after`` on, the base
+    weight ``b`` stays where it is and the network trains alone (Adam skips a parameter without
+    a gradient). ``options`` go to :func:`ase_nnxc.train.pretrain.pretrain`. Returns ``steps``.
+    """
+    if freeze_b_after is not None and freeze_b_after <= done:
+        functional.b.requires_grad_(False)
+    stops = ([freeze_b_after] if freeze_b_after is not None and done < freeze_b_after < steps else []) + [steps]
+    for stop in stops:
+        pretrain(functional, entries, frozen, stop - done, type_weights=TYPE_WEIGHTS, optimiser=optimiser, **options)
+        done = stop
+        if done == freeze_b_after:
+            functional.b.requires_grad_(False)
+    return steps
 
 
 def heavy_atoms(entry: Entry) -> int:
@@ -139,7 +169,7 @@ def main() -> None:
         type=int,
         default=None,
         metavar="STEPS",
-        help="stop training b after this many steps (one of --steps) and train the network alone",
+        help="stop training b after this many steps and train the network alone",
     )
     add_high_density_argument(parser)
     parser.add_argument(
@@ -180,19 +210,17 @@ def main() -> None:
                 untrained.append(frozen_mae(functional, validation))
                 done = 0
                 for j, steps in enumerate(args.steps):
-                    pretrain(
+                    done = fit_steps(
                         functional,
                         training + ionisations,
                         frozen,
-                        steps - done,
+                        done,
+                        steps,
+                        optimiser,
+                        args.freeze_b_after,
                         weight_decay=args.weight_decay,
-                        type_weights={"ae": 1.0, "ie": 3.0},
                         progress=False,
-                        optimiser=optimiser,
                     )
-                    done = steps
-                    if steps == args.freeze_b_after:
-                        functional.b.requires_grad_(False)  # Adam skips a parameter without a gradient
                     table[i, k, j] = frozen_mae(functional, validation)
         seeds = f"seeds {', '.join(map(str, args.seed))}" if len(args.seed) > 1 else f"seed {args.seed[0]}"
         print(f"{base}: held-out AE MAE (kcal/mol, frozen densities, {seeds}), untrained {np.mean(untrained):.2f}")

@@ -28,16 +28,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from cross_validate import add_high_density_argument, frozen_densities, model_options
+from cross_validate import (
+    add_high_density_argument,
+    extra_ip_set,
+    fit_steps,
+    frozen_densities,
+    frozen_errors,
+    model_options,
+)
 
 from ase_nnxc import accuracy
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.train.h2 import binding_curve_entries
-from ase_nnxc.train.pretrain import FrozenSet, pretrain
-from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
-
-TYPE_WEIGHTS = {"ae": 1.0, "ie": 3.0}
 
 
 def main() -> None:
@@ -64,8 +67,9 @@ def main() -> None:
     fci = accuracy.fci_h2_curve(args.energy_cache)
     distances = np.array(accuracy.H2_DISTANCES)
     window = (distances >= accuracy.H2_WINDOW[0] - 1e-9) & (distances <= accuracy.H2_WINDOW[1] + 1e-9)
+    trained_ips = {f"IP {name}" for name in args.extra_ips}
     pool = [
-        replace(e, weight=args.ip_weight) if e.name in {f"IP {name}" for name in args.extra_ips} else e
+        replace(e, weight=args.ip_weight) if e.name in trained_ips else e
         for e in g2.training_entries(args.basis, extra_ips=args.extra_ips)
     ]
     h2_points = binding_curve_entries(args.distances, args.basis)
@@ -75,7 +79,7 @@ def main() -> None:
 
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
     # Every IP beyond H-Ar whose densities are cached is printed, trained on (--extra-ips) or not.
-    extra_ips = FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), args.basis))
+    extra_ips = extra_ip_set(frozen, args.basis)
     print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
     print(
         "weight    max  "
@@ -88,12 +92,7 @@ def main() -> None:
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
             params = [p for p in functional.parameters() if p.requires_grad]
             optimiser = torch.optim.Adam(params, lr=0.02)
-            done = 0
-            for steps in sorted({args.freeze_b_after or args.steps, args.steps}):
-                pretrain(functional, pool + extra, frozen, steps - done, optimiser=optimiser, type_weights=TYPE_WEIGHTS)
-                done = steps
-                if steps == args.freeze_b_after:
-                    functional.b.requires_grad_(False)
+            fit_steps(functional, pool + extra, frozen, 0, args.steps, optimiser, args.freeze_b_after)
             path = Path(args.save or tmp) / f"h2-weight-{weight:g}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
@@ -103,9 +102,7 @@ def main() -> None:
             deviation = (curve - fci)[window]
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
             if extra_ips.entries:
-                with torch.no_grad():
-                    errors = (extra_ips.predictions(functional) - extra_ips.targets) * HARTREE_TO_KCAL_PER_MOL
-                cells += "".join(f"  {err:+8.2f}" for err in errors.tolist())
+                cells += "".join(f"  {err:+8.2f}" for err in frozen_errors(functional, extra_ips))
             print(f"{weight:6g}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
 
 

@@ -23,9 +23,15 @@ import argparse
 
 import numpy as np
 import torch
-from cross_validate import MODEL_OPTIONS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
+from cross_validate import (
+    MODEL_OPTIONS,
+    add_tzvp_frozen_arguments,
+    extra_ip_set,
+    frozen_errors,
+    heavy_atoms,
+    load_frozen_cache,
+)
 
-from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.pretrain import FrozenSet
@@ -76,13 +82,11 @@ def main() -> None:
         print(
             f"{molecule:6s} change {change[i]:+.2f}, from b {from_b[i]:+.2f}, dAE/db per 0.001 {dae_db[i] / 1000:.2f}"
         )
-    extra = FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), "def2-tzvp"))
+    extra = extra_ip_set(frozen)
     if extra.entries:
         print("IP error beyond H-Ar, kcal/mol: " + " ".join(f"{e.name.removeprefix('IP '):>6s}" for e in extra.entries))
         for label, functional in (("reference", old), ("functional", new)):
-            with torch.no_grad():
-                errors = (extra.predictions(functional) - extra.targets).numpy() * HARTREE_TO_KCAL_PER_MOL
-            print(f"  {label:29s} " + " ".join(f"{x:+6.2f}" for x in errors))
+            print(f"  {label:29s} " + " ".join(f"{x:+6.2f}" for x in frozen_errors(functional, extra)))
 
 
 if __name__ == "__main__":
