@@ -119,17 +119,21 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_high_density_argument(parser: argparse.ArgumentParser) -> None:
-    """``--high-density``: the network's ``high_density`` option (read back by :func:`model_options`)."""
+    """``--high-density`` and ``--hidden``: network options (read back by :func:`model_options`)."""
     parser.add_argument(
         "--high-density",
         action="store_true",
         help="bounded density input and a correction that vanishes relative to exchange at high density",
     )
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=MODEL_OPTIONS["hidden"], help="hidden layer widths of the network"
+    )
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """:data:`MODEL_OPTIONS`, with ``high_density`` when ``--high-density`` was given."""
-    return {**MODEL_OPTIONS, "high_density": True} if args.high_density else dict(MODEL_OPTIONS)
+    """:data:`MODEL_OPTIONS` with ``--hidden``, and ``high_density`` when ``--high-density`` was given."""
+    options = {**MODEL_OPTIONS, "hidden": list(args.hidden)}
+    return {**options, "high_density": True} if args.high_density else options
 
 
 def load_frozen_cache(parser: argparse.ArgumentParser, path) -> dict:
@@ -154,7 +158,6 @@ def main() -> None:
     parser.add_argument("--split", choices=["folds", "size"], default="folds")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--steps", type=int, nargs="+", default=[30, 60, 100, 150])
-    parser.add_argument("--hidden", type=int, nargs="+", default=[8, 8])
     parser.add_argument("--lr", type=float, default=0.02)
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--spin-scaling", action="store_true", help="impose exchange spin scaling on the network")
