@@ -4,6 +4,7 @@
     python train/cross_validate.py --split size --steps 10 20 30 60
     python train/cross_validate.py --base r2scan --split size --basis def2-tzvp   # another basis
     python train/cross_validate.py --base r2scan --split size --fixed-b --seed 0 1 2   # b kept at 1
+    python train/cross_validate.py --base r2scan --split size --fixed-b 0.98309      # b kept at 0.98309
     python train/cross_validate.py --base r2scan --split size --basis def2-tzvp --high-density
 
 For each base functional the 85 training systems are converged once and their densities frozen
@@ -130,6 +131,24 @@ def add_high_density_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_fixed_b_argument(parser: argparse.ArgumentParser) -> None:
+    """``--fixed-b [B]``: hold the base functional's weight at B (1 when no value is given; read by :func:`base_weight`)."""
+    parser.add_argument(
+        "--fixed-b",
+        type=float,
+        nargs="?",
+        const=1.0,
+        default=None,
+        metavar="B",
+        help="hold the base functional's weight b at B, 1 if no value is given (config key train_b: false)",
+    )
+
+
+def base_weight(args: argparse.Namespace) -> dict:
+    """Keyword arguments of :func:`~ase_nnxc.train.checkpoint.build_functional` for ``--fixed-b``."""
+    return {"b": 1.0, "train_b": True} if args.fixed_b is None else {"b": args.fixed_b, "train_b": False}
+
+
 def model_options(args: argparse.Namespace) -> dict:
     """:data:`MODEL_OPTIONS` with ``--hidden``, and ``high_density`` when ``--high-density`` was given."""
     options = {**MODEL_OPTIONS, "hidden": list(args.hidden)}
@@ -162,9 +181,6 @@ def main() -> None:
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--spin-scaling", action="store_true", help="impose exchange spin scaling on the network")
     parser.add_argument(
-        "--fixed-b", action="store_true", help="keep the base functional's weight b at 1 (config key train_b: false)"
-    )
-    parser.add_argument(
         "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
     )
     parser.add_argument(
@@ -175,6 +191,7 @@ def main() -> None:
         help="stop training b after this many steps and train the network alone",
     )
     add_high_density_argument(parser)
+    add_fixed_b_argument(parser)
     parser.add_argument(
         "--seed",
         type=int,
@@ -200,7 +217,7 @@ def main() -> None:
                 options["polarised_alpha"] = True
             if args.high_density:
                 options["high_density"] = True
-            return build_functional("nn-mgga", options, base, train_b=not args.fixed_b)
+            return build_functional("nn-mgga", options, base, **base_weight(args))
 
         frozen = frozen_densities(entries, fresh(args.seed[0]), base, args.basis, args.cache)
         untrained, table = [], np.zeros((len(args.seed), len(parts), len(args.steps)))

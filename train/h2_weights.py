@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from cross_validate import (
+    add_fixed_b_argument,
     add_high_density_argument,
+    base_weight,
     extra_ip_set,
     fit_steps,
     frozen_densities,
@@ -59,6 +61,7 @@ def main() -> None:
     )
     parser.add_argument("--save", default=None, metavar="DIR", help="keep the trained checkpoints in DIR")
     add_high_density_argument(parser)
+    add_fixed_b_argument(parser)
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
     parser.add_argument("--energy-cache", default="results/accuracy/cache", help="FCI curve and SCF energies")
     args = parser.parse_args()
@@ -75,7 +78,7 @@ def main() -> None:
     h2_points = binding_curve_entries(args.distances, args.basis)
 
     def fresh():
-        return build_functional("nn-mgga", {**options, "seed": 0}, "r2scan")
+        return build_functional("nn-mgga", {**options, "seed": 0}, "r2scan", **base_weight(args))
 
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
     # Every IP beyond H-Ar whose densities are cached is printed, trained on (--extra-ips) or not.
