@@ -32,7 +32,7 @@ import torch
 from cross_validate import (
     MODEL_OPTIONS,
     TYPE_WEIGHTS,
-    add_high_density_argument,
+    add_model_arguments,
     add_tzvp_frozen_arguments,
     heavy_atoms,
     load_frozen_cache,
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 1.0, 10.0])
     parser.add_argument("--seed", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--a-lr", type=float, default=None, help="learning rate of the weight a (default 0.02)")
-    add_high_density_argument(parser)
+    add_model_arguments(parser)
     add_tzvp_frozen_arguments(parser)
     args = parser.parse_args()
     options = model_options(args)

@@ -119,7 +119,7 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default="results/cross_validation/frozen-r2scan-def2-tzvp.pt")
 
 
-def add_high_density_argument(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """``--high-density`` and ``--hidden``: network options (read back by :func:`model_options`)."""
     parser.add_argument(
         "--high-density",
@@ -131,8 +131,8 @@ def add_high_density_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_fixed_b_argument(parser: argparse.ArgumentParser) -> None:
-    """``--fixed-b [B]``: hold the base functional's weight at B (1 when no value is given; read by :func:`base_weight`)."""
+def add_base_weight_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--fixed-b [B]`` (read by :func:`base_weight`) and ``--freeze-b-after STEPS`` (for :func:`fit_steps`)."""
     parser.add_argument(
         "--fixed-b",
         type=float,
@@ -141,6 +141,13 @@ def add_fixed_b_argument(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="B",
         help="hold the base functional's weight b at B, 1 if no value is given (config key train_b: false)",
+    )
+    parser.add_argument(
+        "--freeze-b-after",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="stop training b after this many steps and train the network alone",
     )
 
 
@@ -183,15 +190,8 @@ def main() -> None:
     parser.add_argument(
         "--polarised-alpha", action="store_true", help="alpha of the network relative to the spin-polarised uniform gas"
     )
-    parser.add_argument(
-        "--freeze-b-after",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="stop training b after this many steps and train the network alone",
-    )
-    add_high_density_argument(parser)
-    add_fixed_b_argument(parser)
+    add_model_arguments(parser)
+    add_base_weight_arguments(parser)
     parser.add_argument(
         "--seed",
         type=int,
@@ -212,11 +212,9 @@ def main() -> None:
 
         def fresh(seed, base=base):
             torch.manual_seed(seed)
-            options = {"hidden": args.hidden, "uniform_gas": True, "spin_scaling": args.spin_scaling, "seed": seed}
+            options = {**model_options(args), "spin_scaling": args.spin_scaling, "seed": seed}
             if args.polarised_alpha:
                 options["polarised_alpha"] = True
-            if args.high_density:
-                options["high_density"] = True
             return build_functional("nn-mgga", options, base, **base_weight(args))
 
         frozen = frozen_densities(entries, fresh(args.seed[0]), base, args.basis, args.cache)

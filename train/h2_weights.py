@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from cross_validate import (
-    add_fixed_b_argument,
-    add_high_density_argument,
+    add_base_weight_arguments,
+    add_model_arguments,
     base_weight,
     extra_ip_set,
     fit_steps,
@@ -56,12 +56,9 @@ def main() -> None:
         "--extra-ips", nargs="*", default=[], metavar="NAME", help="extra training IPs (g2.EXTRA_IONISATIONS)"
     )
     parser.add_argument("--ip-weight", type=float, default=1.0, help="entry weight of the --extra-ips")
-    parser.add_argument(
-        "--freeze-b-after", type=int, default=None, metavar="STEPS", help="train the network alone after STEPS steps"
-    )
     parser.add_argument("--save", default=None, metavar="DIR", help="keep the trained checkpoints in DIR")
-    add_high_density_argument(parser)
-    add_fixed_b_argument(parser)
+    add_model_arguments(parser)
+    add_base_weight_arguments(parser)
     parser.add_argument("--cache", default="results/cross_validation", help="frozen densities")
     parser.add_argument("--energy-cache", default="results/accuracy/cache", help="FCI curve and SCF energies")
     args = parser.parse_args()
