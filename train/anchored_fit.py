@@ -2,12 +2,14 @@
 
     python train/anchored_fit.py --extra Li+              # about 12 minutes on 1 core
     python train/anchored_fit.py --extra Ca Ga --weights 1 5
+    python train/anchored_fit.py --extra --h2 --weights 20 100   # exact H2 points instead
 
 The shipped functional is fine-tuned at frozen r2SCAN/def2-TZVP densities (the cache of
 ``train/cross_validate.py --basis def2-tzvp``; no test molecule and no held-out atom is
 loaded) on the training pool relabelled with its own predictions, plus the IPs of
 ``--extra`` (:data:`ase_nnxc.train.g2.EXTRA_IONISATIONS`) with their NIST labels and entry
-weight W. The relabelled pool starts at zero error and pulls every molecule and training IP
+weight W (with ``--h2``, also the exact H2 binding energies of
+:func:`ase_nnxc.train.h2.binding_curve_entries` at 0.5-1.5 Angstrom). The relabelled pool starts at zero error and pulls every molecule and training IP
 back to where the shipped functional has it. If the network could fit the extra IPs in a
 part of its input space that the molecules do not use, they would not move.
 
@@ -24,24 +26,32 @@ from __future__ import annotations
 import argparse
 import copy
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
 from cross_validate import MODEL_OPTIONS, TYPE_WEIGHTS, add_tzvp_frozen_arguments, heavy_atoms, load_frozen_cache
 
 from ase_nnxc.train import g2
-from ase_nnxc.train.checkpoint import build_functional
+from ase_nnxc.train.checkpoint import build_functional, read_checkpoint, save_checkpoint
 from ase_nnxc.train.dataset import load_dataset
+from ase_nnxc.train.h2 import binding_curve_entries
 from ase_nnxc.train.pretrain import FrozenSet, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
+
+#: Bond lengths (Angstrom) of the H2 points of the shipped recipe.
+H2_DISTANCES = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 def main() -> None:
     """Print the extra IPs' errors and the molecules' drift for each setting."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--functional", default="nnxc", help="shipped name or checkpoint with base r2SCAN")
-    parser.add_argument("--extra", nargs="+", default=["Li+"], choices=list(g2.EXTRA_IONISATIONS))
+    parser.add_argument("--extra", nargs="*", default=["Li+"], choices=list(g2.EXTRA_IONISATIONS))
+    parser.add_argument("--h2", action="store_true", help="add exact H2 binding energies to the extra entries")
+    parser.add_argument("--hold-b", action="store_true", help="keep the base weight b at the shipped value")
+    parser.add_argument("--save", default=None, metavar="DIR", help="keep each fine-tuned checkpoint in DIR")
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 10.0], help="entry weights W")
     parser.add_argument("--steps", type=int, nargs="+", default=[20, 40])
     parser.add_argument("--lr", type=float, nargs="+", default=[0.02], help="the recipe's is 0.02")
@@ -51,7 +61,11 @@ def main() -> None:
     frozen = load_frozen_cache(parser, args.cache)
     shipped = get_functional(args.functional)
     pool = load_dataset(args.data)
-    extra = g2.extra_ionisation_entries(args.extra, basis="def2-tzvp")
+    extra = g2.extra_ionisation_entries(args.extra, basis="def2-tzvp") if args.extra else []
+    if args.h2:
+        extra += binding_curve_entries(H2_DISTANCES, "def2-tzvp")
+    if not extra:
+        parser.error("nothing to fit: name --extra IPs or give --h2")
     data = FrozenSet(frozen, pool + extra)
     if data.skipped:
         parser.error(f"not in the frozen cache: {', '.join(e.name for e in data.skipped)}")
@@ -75,18 +89,24 @@ def main() -> None:
         cells = ", ".join(f"{k[0].split()[0]} charge {k[3]} {v:+7.2f}" for k, v in pairs)
         print(f"  {entry.name}: {cells}")
     shipped_errors = " ".join(f"{x:+6.2f}" for x in extra_errors(before))
-    print(f"{args.functional}: extra IP errors ({' '.join(args.extra)}) {shipped_errors}; b {shipped.b.item():.5f}")
-    print("     W  steps     lr  extra IP errors   AE change by non-H atoms 0/1/2   max |dAE|  max |dIP|        b")
+    names = " ".join(e.name for e in extra)
+    print(f"{args.functional}: extra errors ({names}) {shipped_errors}; b {shipped.b.item():.5f}")
+    print("     W  steps     lr     extra errors   AE change by non-H atoms 0/1/2   max |dAE|  max |dIP|        b")
     for weight in args.weights:
         for steps in args.steps:
             for lr in args.lr:
                 tuned = copy.deepcopy(shipped)
                 for p in tuned.parameters():
                     p.requires_grad_(True)
+                tuned.b.requires_grad_(not args.hold_b)
                 entries = relabelled + [replace(e, weight=weight) for e in data.entries[n_pool:]]
                 pretrain(tuned, entries, frozen, steps, lr=lr, type_weights=TYPE_WEIGHTS, progress=False)
                 with torch.no_grad():
                     after = data.predictions(tuned)
+                if args.save:
+                    source = read_checkpoint(shipped.checkpoint_path)
+                    meta = {k: source[k] for k in ("model", "options", "base", "basis", "grid_level")}
+                    save_checkpoint(Path(args.save) / f"anchored-w{weight:g}-s{steps}-lr{lr:g}.pt", tuned, meta)
                 change = (after - before)[:n_pool].numpy() * HARTREE_TO_KCAL_PER_MOL
                 levels = " ".join(f"{change[level == n].mean():+6.2f}" for n in (0, 1, 2))
                 errors = " ".join(f"{x:+6.2f}" for x in extra_errors(after))
