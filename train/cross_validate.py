@@ -120,7 +120,7 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--high-density`` and ``--hidden``: network options (read back by :func:`model_options`)."""
+    """``--high-density``, ``--hidden`` and ``--scales-base``: network options (read back by :func:`model_options`)."""
     parser.add_argument(
         "--high-density",
         action="store_true",
@@ -128,6 +128,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--hidden", type=int, nargs="+", default=MODEL_OPTIONS["hidden"], help="hidden layer widths of the network"
+    )
+    parser.add_argument(
+        "--scales-base",
+        action="store_true",
+        help="the network's factor scales r2SCAN's energy density (a local b) instead of adding to it",
     )
 
 
@@ -157,9 +162,13 @@ def base_weight(args: argparse.Namespace) -> dict:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """:data:`MODEL_OPTIONS` with ``--hidden``, and ``high_density`` when ``--high-density`` was given."""
+    """:data:`MODEL_OPTIONS` with ``--hidden``, and ``high_density`` / ``scales_base`` when their flags were given."""
     options = {**MODEL_OPTIONS, "hidden": list(args.hidden)}
-    return {**options, "high_density": True} if args.high_density else options
+    if args.high_density:
+        options["high_density"] = True
+    if args.scales_base:
+        options["scales_base"] = True
+    return options
 
 
 def load_frozen_cache(parser: argparse.ArgumentParser, path) -> dict:

@@ -15,16 +15,18 @@ from ase_nnxc.train.trainer import Trainer
 CONFIG = SCFConfig(grid_level=1, conv_tol=1e-11, require_aufbau=False)
 
 
-def random_functional(seed=3):
-    functional = build_functional("nn-gga", {"hidden": [5], "seed": seed}, "pbe")
+def random_functional(seed=3, **options):
+    functional = build_functional("nn-gga", {"hidden": [5], "seed": seed, **options}, "pbe")
     with torch.no_grad():
         functional.a.fill_(0.3)
     return functional
 
 
-def test_frozen_entry_values_equal_the_scf_values_at_the_freezing_functional():
+@pytest.mark.parametrize("scales_base", [False, True])
+def test_frozen_entry_values_equal_the_scf_values_at_the_freezing_functional(scales_base):
+    # scales_base: the frozen set multiplies the stored base energy density by the network's factor.
     entries = g2.atomisation_entries(["LiH"], "6-31g") + g2.ionisation_entries(["Li"], "6-31g")
-    functional = random_functional()
+    functional = random_functional(scales_base=scales_base)
     frozen, failed = freeze_entries(entries, functional, CONFIG, progress=False)
     assert not failed
     with torch.no_grad():

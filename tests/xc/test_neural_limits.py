@@ -106,3 +106,22 @@ def test_high_density_option_keeps_the_correction_finite_under_scaling_to_high_d
     assert float(((limited[2] - limited[1]) / limited[2]).abs().max()) < 1e-2
     # Without the option the correction grows like exchange (a factor near 10 per decade of l).
     assert float((free[2] / free[1]).abs().min()) > 5.0
+
+
+def test_scales_base_option_makes_the_network_a_local_base_weight():
+    options = {"hidden": [6, 6], "uniform_gas": True, "high_density": True, "scales_base": True, "seed": 3}
+    functional = build_functional("nn-mgga", options, "r2scan", a=0.7, b=0.98)
+    base = get_functional("r2scan")
+    with torch.no_grad():
+        # The uniform gas: the factor vanishes, so only b scales the base.
+        gas = uniform_gas(DENSITIES)
+        assert float(((functional(gas) - 0.98 * base(gas)) / base(gas)).abs().max()) < 1e-6
+        # Elsewhere e = e_base (b + a F): the ratio to the base is the network's factor, not 0.98.
+        features = scaled_features(1.0)
+        ratio = functional(features) / base(features)
+        expected = 0.98 + 0.7 * functional.model.factor(features)
+        assert float((ratio - 0.98).abs().max()) > 1e-3
+        assert torch.allclose(ratio, expected, rtol=0, atol=1e-12)
+    assert functional.model.options()["scales_base"] is True  # kept in checkpoints
+    with pytest.raises(ValueError, match="scales_base"):
+        build_functional("nn-mgga", {**options, "spin_scaling": True}, "r2scan")

@@ -129,13 +129,26 @@ class FrozenSet:
                 self.coefficients[row, index[spec.key]] += c
         self.targets = torch.tensor([float(e.true_val) for e in self.entries], dtype=torch.float64)
 
+    def _base_energy_density(self, base: XCFunctional) -> torch.Tensor:
+        """The base functional's energy density on every frozen grid point (computed once per base)."""
+        cached = getattr(self, "_base_density", None)
+        if cached is None or cached[0] != base.name:
+            with torch.no_grad():
+                cached = (base.name, base(FeatureMap(self.features[:, : NVAR[base.family]])))
+            self._base_density = cached
+        return cached[1]
+
     def _per_system(self, energy_density: torch.Tensor) -> torch.Tensor:
         sums = torch.zeros(len(self.energy), dtype=torch.float64)
         return sums.index_add(0, self.segment, self.weights * energy_density)
 
     def system_energies(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of every system under ``functional`` at the frozen densities."""
-        if isinstance(functional, HybridXC) and self.base_xc_energy is not None:
+        if isinstance(functional, HybridXC) and getattr(functional.model, "scales_base", False):
+            # e = e_base (b + a F): the base's energy density is fixed, the network's factor runs.
+            factor = functional.model.factor(FeatureMap(self.features[:, : NVAR[functional.model.family]]))
+            xc = self._per_system(self._base_energy_density(functional.base) * (functional.b + functional.a * factor))
+        elif isinstance(functional, HybridXC) and self.base_xc_energy is not None:
             # The base functional's part is fixed: only the network runs.
             model_xc = self._per_system(functional.model(FeatureMap(self.features[:, : NVAR[functional.model.family]])))
             xc = functional.a * model_xc + functional.b * self.base_xc_energy

@@ -19,6 +19,9 @@ right scale and vanishes with the density. Options build in physical constraints
   (bounded, so the network never extrapolates to the densities of atomic cores, which no
   energy difference in the training data constrains) and the enhancement factor is multiplied
   by ``1 / (1 + x)``, so that ``F ~ rho^(-1/3)`` and the energy density ``~ rho`` there.
+* ``scales_base=True`` (in a :class:`HybridXC`): the network's factor multiplies the base
+  functional's energy density instead of the uniform gas's exchange,
+  ``e = e_base (b + a F)``, so it acts as a local version of the base weight ``b``.
 
 :class:`HybridXC` is ``a * model + b * base`` with trainable ``a`` (0 at start) and ``b``
 (1 at start), so training starts exactly at the base functional (DeepChem's ``HybridXC``).
@@ -70,6 +73,9 @@ class NeuralXC(XCFunctional):
     high_density
         Bounded density input and a correction that vanishes relative to exchange at high
         density (module docstring).
+    scales_base
+        In a :class:`HybridXC`, scale the base functional's energy density by the network's
+        factor instead of adding an energy density of its own (module docstring).
     seed
         Seed of the weight initialisation (``None`` leaves torch's global generator alone).
 
@@ -85,6 +91,7 @@ class NeuralXC(XCFunctional):
         uniform_gas: bool = True,
         spin_scaling: bool = False,
         high_density: bool = False,
+        scales_base: bool = False,
         seed: int | None = 0,
     ):
         super().__init__()
@@ -93,6 +100,9 @@ class NeuralXC(XCFunctional):
         self.uniform_gas = bool(uniform_gas)
         self.spin_scaling = bool(spin_scaling)
         self.high_density = bool(high_density)
+        self.scales_base = bool(scales_base)
+        if self.scales_base and self.spin_scaling:
+            raise ValueError("scales_base and spin_scaling cannot be combined.")
         generator_state = torch.random.get_rng_state() if seed is not None else None
         if seed is not None:
             torch.manual_seed(seed)
@@ -117,6 +127,8 @@ class NeuralXC(XCFunctional):
         }
         if self.high_density:
             options["high_density"] = True
+        if self.scales_base:
+            options["scales_base"] = True
         return options
 
     def _local_descriptors(self, rho: torch.Tensor, sigma, tau, zeta=None) -> list[torch.Tensor]:
@@ -134,15 +146,31 @@ class NeuralXC(XCFunctional):
             out = out - self.net(torch.stack(self._uniform_values(descriptors), dim=-1))[..., 0]
         return out
 
-    def _unpolarised(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
+    def _factor(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
+        """The network's factor ``F`` (times ``1 / (1 + x)`` with ``high_density``)."""
         descriptors = self._local_descriptors(rho, sigma, tau, zeta)
         if zeta is not None:
             descriptors.append(zeta)
-        x = rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
-        eps_x = -C_X * rho.clamp(min=0.0) * x
+        factor = self._enhancement(descriptors)
         if self.high_density:
-            eps_x = eps_x / (1.0 + x)
-        return eps_x * self._enhancement(descriptors)
+            factor = factor / (1.0 + rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0))
+        return factor
+
+    def _unpolarised(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
+        eps_x = -C_X * rho.clamp(min=0.0) * rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
+        return eps_x * self._factor(rho, sigma, tau, zeta)
+
+    def _total_inputs(self, features: FeatureMap) -> tuple:
+        """``(rho, sigma, tau, zeta)`` of the total density (``None`` where the family has none)."""
+        total = features.total()
+        sigma = total[Feature.SIGMA][0] if self.family != "lda" else None
+        tau = total[Feature.TAU][0] if self.family == "mgga" else None
+        spins = features.spin_resolved()[Feature.RHO]
+        return total[Feature.RHO][0], sigma, tau, spin_polarisation(spins[0], spins[1])
+
+    def factor(self, features: FeatureMap) -> torch.Tensor:
+        """The network's factor on the grid, ``(ngrid,)``: what ``scales_base`` multiplies the base by."""
+        return self._factor(*self._total_inputs(features))
 
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
         sigma = tau = None
@@ -158,14 +186,7 @@ class NeuralXC(XCFunctional):
                 for s in range(2)
             ]
             return 0.5 * (parts[0] + parts[1])
-        total = features.total()
-        rho = total[Feature.RHO][0]
-        if self.family != "lda":
-            sigma = total[Feature.SIGMA][0]
-        if self.family == "mgga":
-            tau = total[Feature.TAU][0]
-        spins = features.spin_resolved()[Feature.RHO]
-        return self._unpolarised(rho, sigma, tau, spin_polarisation(spins[0], spins[1]))
+        return self._unpolarised(*self._total_inputs(features))
 
 
 class NeuralGGA(NeuralXC):
@@ -258,8 +279,10 @@ class HybridXC(XCFunctional):
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
         stacked = features.stacked
         base = self.base(FeatureMap(stacked[:, : _NVAR[self.base.family]]))
-        model = self.model(FeatureMap(stacked[:, : _NVAR[self.model.family]]))
-        return self.a * model + self.b * base
+        model_features = FeatureMap(stacked[:, : _NVAR[self.model.family]])
+        if getattr(self.model, "scales_base", False):
+            return base * (self.b + self.a * self.model.factor(model_features))
+        return self.a * self.model(model_features) + self.b * base
 
 
 _NVAR = {"lda": 1, "gga": 4, "mgga": 5}
