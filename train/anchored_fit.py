@@ -8,9 +8,10 @@ The shipped functional is fine-tuned at frozen r2SCAN/def2-TZVP densities (the c
 ``train/cross_validate.py --basis def2-tzvp``; no test molecule and no held-out atom is
 loaded) on the training pool relabelled with its own predictions, plus the IPs of
 ``--extra`` (:data:`ase_nnxc.train.g2.EXTRA_IONISATIONS`) with their NIST labels and entry
-weight W (with ``--h2``, also the exact H2 binding energies of
-:func:`ase_nnxc.train.h2.binding_curve_entries` at 0.5-1.5 Angstrom). The relabelled pool starts at zero error and pulls every molecule and training IP
-back to where the shipped functional has it. If the network could fit the extra IPs in a
+weight W; ``--h2`` adds the exact H2 binding energies of the shipped recipe
+(:func:`ase_nnxc.train.h2.binding_curve_entries`, 0.5-1.5 Angstrom) with the same weight.
+The relabelled pool starts at zero error and pulls every molecule and training IP back to
+where the shipped functional has it. If the network could fit the extra IPs in a
 part of its input space that the molecules do not use, they would not move.
 
 It first prints where the shipped correction puts the extra IPs' errors: its energy on each

@@ -128,10 +128,11 @@ class FrozenSet:
             for c, spec in zip(entry.coefficients(), entry.systems):
                 self.coefficients[row, index[spec.key]] += c
         self.targets = torch.tensor([float(e.true_val) for e in self.entries], dtype=torch.float64)
+        self._base_density: tuple[str, torch.Tensor] | None = None  # see _base_energy_density
 
     def _base_energy_density(self, base: XCFunctional) -> torch.Tensor:
         """The base functional's energy density on every frozen grid point (computed once per base)."""
-        cached = getattr(self, "_base_density", None)
+        cached = self._base_density
         if cached is None or cached[0] != base.name:
             with torch.no_grad():
                 cached = (base.name, base(FeatureMap(self.features[:, : NVAR[base.family]])))

@@ -247,6 +247,9 @@ class NeuralMetaGGA(NeuralGGA):
 class HybridXC(XCFunctional):
     """``e = a * model + b * base``: a base functional plus a trainable neural correction.
 
+    With a model built with ``scales_base=True`` it is ``e = base * (b + a * F)`` instead,
+    ``F`` the model's :meth:`NeuralXC.factor`.
+
     Parameters
     ----------
     base
