@@ -36,13 +36,10 @@ from cross_validate import MODEL_OPTIONS, TYPE_WEIGHTS, add_tzvp_frozen_argument
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, read_checkpoint, save_checkpoint
 from ase_nnxc.train.dataset import load_dataset
-from ase_nnxc.train.h2 import binding_curve_entries
+from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
 from ase_nnxc.train.pretrain import FrozenSet, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc import get_functional
-
-#: Bond lengths (Angstrom) of the H2 points of the shipped recipe.
-H2_DISTANCES = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 def main() -> None:
@@ -61,10 +58,12 @@ def main() -> None:
 
     frozen = load_frozen_cache(parser, args.cache)
     shipped = get_functional(args.functional)
+    source = read_checkpoint(shipped.checkpoint_path)
+    meta = {k: source[k] for k in ("model", "options", "base", "basis", "grid_level")}
     pool = load_dataset(args.data)
     extra = g2.extra_ionisation_entries(args.extra, basis="def2-tzvp") if args.extra else []
     if args.h2:
-        extra += binding_curve_entries(H2_DISTANCES, "def2-tzvp")
+        extra += binding_curve_entries(TRAINING_DISTANCES, "def2-tzvp")
     if not extra:
         parser.error("nothing to fit: name --extra IPs or give --h2")
     data = FrozenSet(frozen, pool + extra)
@@ -105,8 +104,6 @@ def main() -> None:
                 with torch.no_grad():
                     after = data.predictions(tuned)
                 if args.save:
-                    source = read_checkpoint(shipped.checkpoint_path)
-                    meta = {k: source[k] for k in ("model", "options", "base", "basis", "grid_level")}
                     save_checkpoint(Path(args.save) / f"anchored-w{weight:g}-s{steps}-lr{lr:g}.pt", tuned, meta)
                 change = (after - before)[:n_pool].numpy() * HARTREE_TO_KCAL_PER_MOL
                 levels = " ".join(f"{change[level == n].mean():+6.2f}" for n in (0, 1, 2))

@@ -42,7 +42,7 @@ from cross_validate import (
 from ase_nnxc import accuracy
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
-from ase_nnxc.train.h2 import binding_curve_entries
+from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
 
 
 def main() -> None:
@@ -50,7 +50,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--basis", default="def2-svp")
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 5.0, 20.0])
-    parser.add_argument("--distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5])
+    parser.add_argument("--distances", type=float, nargs="+", default=list(TRAINING_DISTANCES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument(
         "--extra-ips", nargs="*", default=[], metavar="NAME", help="extra training IPs (g2.EXTRA_IONISATIONS)"

@@ -182,6 +182,7 @@ def main(argv=None) -> None:
     import argparse
 
     from ase_nnxc.train.dataset import save_dataset
+    from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries  # h2 imports this module
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out")
@@ -198,7 +199,7 @@ def main(argv=None) -> None:
         metavar="WEIGHT",
         help="add exact H2 binding energies at --h2-distances with this entry weight (ase_nnxc.train.h2)",
     )
-    parser.add_argument("--h2-distances", type=float, nargs="+", default=[0.5, 0.75, 1.0, 1.25, 1.5], metavar="R")
+    parser.add_argument("--h2-distances", type=float, nargs="+", default=list(TRAINING_DISTANCES), metavar="R")
     args = parser.parse_args(argv)
     if args.h2 is not None and args.h2 <= 0:
         parser.error(f"--h2 needs a positive weight, got {args.h2}")
@@ -206,8 +207,6 @@ def main(argv=None) -> None:
     entries = training_entries(args.basis, extra_ips=extra)
     if args.h2 is not None:
         from dataclasses import replace
-
-        from ase_nnxc.train.h2 import binding_curve_entries
 
         entries += [replace(e, weight=args.h2) for e in binding_curve_entries(args.h2_distances, args.basis)]
     save_dataset(entries, args.out)

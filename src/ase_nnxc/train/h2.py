@@ -25,6 +25,8 @@ from ase_nnxc.units import ANGSTROM_TO_BOHR
 
 #: Basis of the exact labels (near the basis-set limit for two electrons).
 EXACT_BASIS = "aug-cc-pvqz"
+#: Bond lengths (Angstrom) of the H2 points in the shipped functionals' training data.
+TRAINING_DISTANCES = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 def exact_energy(distance: float | None, basis: str = EXACT_BASIS) -> float:

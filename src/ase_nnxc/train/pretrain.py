@@ -145,7 +145,7 @@ class FrozenSet:
 
     def system_energies(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of every system under ``functional`` at the frozen densities."""
-        if isinstance(functional, HybridXC) and getattr(functional.model, "scales_base", False):
+        if isinstance(functional, HybridXC) and functional.scales_base:
             # e = e_base (b + a F): the base's energy density is fixed, the network's factor runs.
             factor = functional.model.factor(FeatureMap(self.features[:, : NVAR[functional.model.family]]))
             xc = self._per_system(self._base_energy_density(functional.base) * (functional.b + functional.a * factor))

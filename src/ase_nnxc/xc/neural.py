@@ -275,6 +275,11 @@ class HybridXC(XCFunctional):
         self.family = max(base.family, model.family, key=levels.__getitem__)
         self.name = f"{base.name}+{model.name}"
 
+    @property
+    def scales_base(self) -> bool:
+        """Whether the model's factor multiplies the base (``e = base * (b + a * F)``)."""
+        return bool(getattr(self.model, "scales_base", False))
+
     def exchange_terms(self) -> tuple[ExchangeTerm, ...]:
         scale = float(self.b.detach())
         return tuple(ExchangeTerm(t.coefficient * scale, t.omega) for t in self.base.exchange_terms())
@@ -283,7 +288,7 @@ class HybridXC(XCFunctional):
         stacked = features.stacked
         base = self.base(FeatureMap(stacked[:, : _NVAR[self.base.family]]))
         model_features = FeatureMap(stacked[:, : _NVAR[self.model.family]])
-        if getattr(self.model, "scales_base", False):
+        if self.scales_base:
             return base * (self.b + self.a * self.model.factor(model_features))
         return self.a * self.model(model_features) + self.b * base
 
