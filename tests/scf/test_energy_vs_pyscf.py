@@ -58,6 +58,19 @@ def test_missing_aufbau_solution_is_reported_not_hidden():
     assert not mf.converged
 
 
+def test_non_aufbau_state_returns_the_density_whose_energy_it_reports():
+    # Training accepts stationary non-aufbau states (require_aufbau=False). NO with LDA settles
+    # in one: an alpha pi* orbital stays filled above an empty one. The result must give that
+    # state's density, not the aufbau filling of its Fock matrix (1.3 kcal/mol higher here).
+    sys_ = system("NO")
+    config = SCFConfig(conv_tol=1e-10, max_cycle=60, require_aufbau=False)
+    result = run_scf(KohnSham(sys_, get_functional("lda,vwn"), config))
+    filled = result.mo_occ[0] > 0
+    assert not bool(filled[: int(filled.sum())].all())  # a filled orbital above an empty one
+    mf = pyscf_method(sys_, "lda,vwn")
+    assert result.energy == pytest.approx(mf.energy_tot(dm=result.density.numpy()), abs=1e-7)
+
+
 @pytest.mark.parametrize(("name", "xc"), _matrix(OPEN_SHELL, QUICK))
 def test_unrestricted_energy_matches_pyscf(name, xc):
     if (name, xc) in NO_AUFBAU_SOLUTION:

@@ -122,8 +122,25 @@ class _Solver:
         #: (commutator norm, density, Fock matrix) of the most nearly converged cycle so far.
         self.best: tuple[float, torch.Tensor | None, torch.Tensor | None] = (math.inf, None, None)
 
-    def density_from(self, mo_coeff: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("smi,si,sni->smn", mo_coeff, self.occ, mo_coeff)
+    def density_from(self, mo_coeff: torch.Tensor, occ: torch.Tensor | None = None) -> torch.Tensor:
+        occ = self.occ if occ is None else occ
+        return torch.einsum("smi,si,sni->smn", mo_coeff, occ, mo_coeff)
+
+    def occupations_of(self, density: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
+        """Occupations of the orbitals ``coeff`` (``(nspin, nao, nmo)``) that ``density`` fills.
+
+        The aufbau occupations unless ``density`` fills a different set of the same size (a
+        non-aufbau stationary state, accepted with ``require_aufbau=False``).
+        """
+        per_orbital = 2.0 if self.ks.restricted else 1.0
+        occ = self.occ.clone()
+        for spin, (d, c) in enumerate(zip(density, coeff)):
+            sc = self.overlap @ c
+            filled = torch.einsum("mk,mn,nk->k", sc, d, sc) / per_orbital > 0.5
+            aufbau = self.occ[spin] > 0
+            if int(filled.sum()) == int(aufbau.sum()) and not torch.equal(filled, aufbau):
+                occ[spin] = filled.to(occ.dtype) * per_orbital
+        return occ
 
     def aufbau_violation(self, fock: torch.Tensor, density: torch.Tensor) -> float:
         """How far (Hartree) the highest filled orbital of ``density`` lies above the lowest empty one."""
@@ -206,15 +223,17 @@ class _Solver:
     def finish(self, fock, energy, terms, density) -> SCFResult:
         # Orbitals, density and W all come from the final Fock matrix, so that the force
         # Lagrangian sees one consistent set; the energy is that of the density that built it.
+        # A non-aufbau state keeps the orbitals it fills, so that density and energy match.
         mo = [_diagonalise(f, self.x) for f in fock]
         mo_coeff = torch.stack([m[1] for m in mo])
+        occ = self.occupations_of(density, mo_coeff)
         return SCFResult(
             energy=energy,
             terms=terms,
-            density=self.density_from(mo_coeff),
+            density=self.density_from(mo_coeff, occ),
             mo_energy=torch.stack([m[0] for m in mo]),
             mo_coeff=mo_coeff,
-            mo_occ=self.occ,
+            mo_occ=occ,
             cycles=self.cycles,
             energy_history=tuple(self.history),
         )
