@@ -120,7 +120,7 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--high-density``, ``--hidden`` and ``--scales-base``: network options (read back by :func:`model_options`)."""
+    """``--high-density``, ``--hidden``, ``--scales-base``, ``--one-electron``: network options (see :func:`model_options`)."""
     parser.add_argument(
         "--high-density",
         action="store_true",
@@ -133,6 +133,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--scales-base",
         action="store_true",
         help="the network's factor scales r2SCAN's energy density (a local b) instead of adding to it",
+    )
+    parser.add_argument(
+        "--one-electron",
+        action="store_true",
+        help="the correction, base weight included, vanishes for one-electron densities (H, He+, Li2+)",
     )
 
 
@@ -162,12 +167,14 @@ def base_weight(args: argparse.Namespace) -> dict:
 
 
 def model_options(args: argparse.Namespace) -> dict:
-    """:data:`MODEL_OPTIONS` with ``--hidden``, and ``high_density`` / ``scales_base`` when their flags were given."""
+    """:data:`MODEL_OPTIONS` with ``--hidden``, and the options whose flags were given."""
     options = {**MODEL_OPTIONS, "hidden": list(args.hidden)}
     if args.high_density:
         options["high_density"] = True
     if args.scales_base:
         options["scales_base"] = True
+    if args.one_electron:
+        options["one_electron"] = True
     return options
 
 

@@ -22,11 +22,17 @@ def random_functional(seed=3, **options):
     return functional
 
 
-@pytest.mark.parametrize("scales_base", [False, True])
-def test_frozen_entry_values_equal_the_scf_values_at_the_freezing_functional(scales_base):
-    # scales_base: the frozen set multiplies the stored base energy density by the network's factor.
+@pytest.mark.parametrize("option", [None, "scales_base", "one_electron"])
+def test_frozen_entry_values_equal_the_scf_values_at_the_freezing_functional(option):
+    # scales_base: the frozen set multiplies the stored base energy density by the network's factor;
+    # one_electron: it weights the stored base energy density by the mask.
     entries = g2.atomisation_entries(["LiH"], "6-31g") + g2.ionisation_entries(["Li"], "6-31g")
-    functional = random_functional(scales_base=scales_base)
+    if option == "one_electron":
+        functional = build_functional("nn-mgga", {"hidden": [5], "seed": 3, "one_electron": True}, "r2scan", b=0.97)
+        with torch.no_grad():
+            functional.a.fill_(0.3)
+    else:
+        functional = random_functional(**({option: True} if option else {}))
     frozen, failed = freeze_entries(entries, functional, CONFIG, progress=False)
     assert not failed
     with torch.no_grad():

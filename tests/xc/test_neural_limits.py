@@ -125,3 +125,44 @@ def test_scales_base_option_makes_the_network_a_local_base_weight():
     assert functional.model.options()["scales_base"] is True  # kept in checkpoints
     with pytest.raises(ValueError, match="scales_base"):
         build_functional("nn-mgga", {**options, "spin_scaling": True}, "r2scan")
+
+
+def _pyscf_r2scan(spec) -> float:
+    from pyscf import dft
+
+    mf = dft.UKS(spec.to_system().to_mole())
+    mf.xc, mf.grids.level, mf.conv_tol, mf.verbose = "r2scan", 1, 1e-11, 0
+    return float(mf.kernel())
+
+
+@pytest.mark.parametrize("symbol, charge", [("H", 0), ("He", 1)])
+def test_one_electron_option_leaves_one_electron_systems_at_the_base_functional(symbol, charge):
+    # H and He+: alpha = 0 and zeta = 1 everywhere, so network and base weight must both drop out.
+    from ase_nnxc.scf import KohnSham, SCFConfig, run_scf
+    from ase_nnxc.train import g2
+
+    spec = g2.atom_spec(symbol, "def2-svp", charge=charge)
+    config = SCFConfig(grid_level=1, conv_tol=1e-11, require_aufbau=False)
+    options = {"hidden": [6, 6], "uniform_gas": True, "high_density": True, "seed": 5}
+    energies = {}
+    for one_electron in (True, False):
+        functional = build_functional("nn-mgga", {**options, "one_electron": one_electron}, "r2scan", a=0.5, b=0.97)
+        energies[one_electron] = float(run_scf(KohnSham(spec.to_system(), functional, config)).energy)
+    reference = _pyscf_r2scan(spec)
+    assert energies[True] == pytest.approx(reference, abs=1e-8)
+    assert abs(energies[False] - reference) > 1e-3  # without the mask the same weights move it
+
+
+def test_one_electron_mask_keeps_the_correction_for_two_electrons_and_checkpoints():
+    options = {"hidden": [6, 6], "uniform_gas": True, "high_density": True, "one_electron": True, "seed": 5}
+    functional = build_functional("nn-mgga", options, "r2scan", a=0.5, b=0.97)
+    base = get_functional("r2scan")
+    features = scaled_features(1.0)  # zeta = 0.25, alpha > 0: the mask is close to 1
+    with torch.no_grad():
+        mask = functional.model.one_electron_mask(features)
+        assert float(mask.min()) > 0.9
+        expected = 0.5 * functional.model(features) + base(features) * (1 + mask * (0.97 - 1))
+        assert torch.allclose(functional(features), expected, rtol=0, atol=1e-14)
+    assert functional.model.options()["one_electron"] is True
+    with pytest.raises(ValueError, match="one_electron"):
+        build_functional("nn-gga", {"hidden": [4], "one_electron": True}, "r2scan")

@@ -22,6 +22,13 @@ right scale and vanishes with the density. Options build in physical constraints
 * ``scales_base=True`` (in a :class:`HybridXC`): the network's factor multiplies the base
   functional's energy density instead of the uniform gas's exchange,
   ``e = e_base (b + a F)``, so it acts as a local version of the base weight ``b``.
+* ``one_electron=True`` (meta-GGA): the correction vanishes for one-electron densities, where
+  ``alpha = 0`` and ``|zeta| = 1``, as it must when the base functional is already free of
+  one-electron self-interaction there (r2SCAN's exchange-correlation energy of the hydrogen
+  atom is within 0.1 kcal/mol of exact). The factor is multiplied by the mask
+  ``m = 1 - zeta^2 exp(-alpha / alpha_0)``, ``alpha_0 = 0.1``; in a :class:`HybridXC` the base
+  weight's part is masked too, ``e = e_base (1 + m (b - 1)) + a m F e_x^unif``, so that the
+  whole functional equals its base for H, He+, Li2+, ...
 
 :class:`HybridXC` is ``a * model + b * base`` with trainable ``a`` (0 at start) and ``b``
 (1 at start), so training starts exactly at the base functional (DeepChem's ``HybridXC``).
@@ -42,6 +49,8 @@ from ase_nnxc.xc.features import DENSITY_FLOOR, Feature, FeatureMap, reduced_gra
 C_X = 0.75 * (3.0 / math.pi) ** (1.0 / 3.0)
 #: ``tau_unif = C_F rho^(5/3)``.
 C_F = 0.3 * (3.0 * math.pi**2) ** (2.0 / 3.0)
+#: Width in ``alpha`` of the one-electron mask (``one_electron=True``).
+ONE_ELECTRON_ALPHA = 0.1
 
 
 def _mlp(n_in: int, hidden: tuple[int, ...], activation: str) -> torch.nn.Sequential:
@@ -76,6 +85,8 @@ class NeuralXC(XCFunctional):
     scales_base
         In a :class:`HybridXC`, scale the base functional's energy density by the network's
         factor instead of adding an energy density of its own (module docstring).
+    one_electron
+        Make the correction vanish for one-electron densities (meta-GGA only; module docstring).
     seed
         Seed of the weight initialisation (``None`` leaves torch's global generator alone).
 
@@ -92,6 +103,7 @@ class NeuralXC(XCFunctional):
         spin_scaling: bool = False,
         high_density: bool = False,
         scales_base: bool = False,
+        one_electron: bool = False,
         seed: int | None = 0,
     ):
         super().__init__()
@@ -101,8 +113,11 @@ class NeuralXC(XCFunctional):
         self.spin_scaling = bool(spin_scaling)
         self.high_density = bool(high_density)
         self.scales_base = bool(scales_base)
+        self.one_electron = bool(one_electron)
         if self.scales_base and self.spin_scaling:
             raise ValueError("scales_base and spin_scaling cannot be combined.")
+        if self.one_electron and (self.family != "mgga" or self.spin_scaling or self.scales_base):
+            raise ValueError("one_electron needs a meta-GGA model (alpha) without spin_scaling or scales_base.")
         generator_state = torch.random.get_rng_state() if seed is not None else None
         if seed is not None:
             torch.manual_seed(seed)
@@ -129,6 +144,8 @@ class NeuralXC(XCFunctional):
             options["high_density"] = True
         if self.scales_base:
             options["scales_base"] = True
+        if self.one_electron:
+            options["one_electron"] = True
         return options
 
     def _local_descriptors(self, rho: torch.Tensor, sigma, tau, zeta=None) -> list[torch.Tensor]:
@@ -154,7 +171,17 @@ class NeuralXC(XCFunctional):
         factor = self._enhancement(descriptors)
         if self.high_density:
             factor = factor / (1.0 + rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0))
+        if self.one_electron:
+            factor = factor * self._one_electron_mask(descriptors)
         return factor
+
+    def _one_electron_mask(self, descriptors: list[torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError("one_electron needs alpha (a meta-GGA model).")
+
+    def one_electron_mask(self, features: FeatureMap) -> torch.Tensor:
+        """``m = 1 - zeta^2 exp(-alpha / alpha_0)`` on the grid: 0 where the density is one electron's."""
+        rho, sigma, tau, zeta = self._total_inputs(features)
+        return self._one_electron_mask(self._local_descriptors(rho, sigma, tau, zeta) + [zeta])
 
     def _unpolarised(self, rho, sigma, tau, zeta=None) -> torch.Tensor:
         eps_x = -C_X * rho.clamp(min=0.0) * rho.clamp(min=DENSITY_FLOOR) ** (1.0 / 3.0)
@@ -239,6 +266,11 @@ class NeuralMetaGGA(NeuralGGA):
         alpha = ((tau - tau_w).clamp(min=0.0) / tau_unif).clamp(max=1e4)
         return base + [alpha / (1.0 + alpha)]
 
+    def _one_electron_mask(self, descriptors):
+        alpha_bounded, zeta = descriptors[2], descriptors[-1]
+        alpha = alpha_bounded / (1.0 - alpha_bounded)
+        return 1.0 - zeta**2 * torch.exp(-alpha / ONE_ELECTRON_ALPHA)
+
     def _uniform_values(self, descriptors):
         # Uniform gas: s = 0 and alpha = 1, i.e. inputs s/(1+s) = 0 and alpha/(1+alpha) = 1/2.
         return [descriptors[0], torch.zeros_like(descriptors[1]), torch.full_like(descriptors[2], 0.5)] + descriptors[3:]
@@ -248,7 +280,9 @@ class HybridXC(XCFunctional):
     """``e = a * model + b * base``: a base functional plus a trainable neural correction.
 
     With a model built with ``scales_base=True`` it is ``e = base * (b + a * F)`` instead,
-    ``F`` the model's :meth:`NeuralXC.factor`.
+    ``F`` the model's :meth:`NeuralXC.factor`; with ``one_electron=True`` it is
+    ``e = base * (1 + m (b - 1)) + a * model``, ``m`` the model's one-electron mask (the model
+    is masked itself), so that it equals ``base`` for one-electron densities.
 
     Parameters
     ----------
@@ -280,6 +314,11 @@ class HybridXC(XCFunctional):
         """Whether the model's factor multiplies the base (``e = base * (b + a * F)``)."""
         return bool(getattr(self.model, "scales_base", False))
 
+    @property
+    def one_electron(self) -> bool:
+        """Whether the correction, base weight included, vanishes for one-electron densities."""
+        return bool(getattr(self.model, "one_electron", False))
+
     def exchange_terms(self) -> tuple[ExchangeTerm, ...]:
         scale = float(self.b.detach())
         return tuple(ExchangeTerm(t.coefficient * scale, t.omega) for t in self.base.exchange_terms())
@@ -290,6 +329,9 @@ class HybridXC(XCFunctional):
         model_features = FeatureMap(stacked[:, : _NVAR[self.model.family]])
         if self.scales_base:
             return base * (self.b + self.a * self.model.factor(model_features))
+        if self.one_electron:
+            mask = self.model.one_electron_mask(model_features)
+            return self.a * self.model(model_features) + base * (1.0 + mask * (self.b - 1.0))
         return self.a * self.model(model_features) + self.b * base
 
 
