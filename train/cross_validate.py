@@ -35,6 +35,7 @@ from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.dataset import Entry, load_dataset
 from ase_nnxc.train.pretrain import FrozenSet, freeze_entries, pretrain
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
+from ase_nnxc.xc.neural import SWITCHES
 
 HERE = Path(__file__).parent
 #: SCF settings of the shipped functional's training (train/nnxc-r2scan-*.yaml).
@@ -169,12 +170,7 @@ def base_weight(args: argparse.Namespace) -> dict:
 def model_options(args: argparse.Namespace) -> dict:
     """:data:`MODEL_OPTIONS` with ``--hidden``, and the options whose flags were given."""
     options = {**MODEL_OPTIONS, "hidden": list(args.hidden)}
-    if args.high_density:
-        options["high_density"] = True
-    if args.scales_base:
-        options["scales_base"] = True
-    if args.one_electron:
-        options["one_electron"] = True
+    options.update({name: True for name in SWITCHES if getattr(args, name)})
     return options
 
 

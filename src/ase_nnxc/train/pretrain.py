@@ -145,16 +145,10 @@ class FrozenSet:
 
     def system_energies(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of every system under ``functional`` at the frozen densities."""
-        if isinstance(functional, HybridXC) and functional.scales_base:
-            # e = e_base (b + a F): the base's energy density is fixed, the network's factor runs.
-            factor = functional.model.factor(FeatureMap(self.features[:, : NVAR[functional.model.family]]))
-            xc = self._per_system(self._base_energy_density(functional.base) * (functional.b + functional.a * factor))
-        elif isinstance(functional, HybridXC) and functional.one_electron:
-            # e = e_base (1 + m (b - 1)) + a * model: the base weight acts through the mask.
-            features = FeatureMap(self.features[:, : NVAR[functional.model.family]])
-            weight = 1.0 + functional.model.one_electron_mask(features) * (functional.b - 1.0)
-            model = functional.model(features)
-            xc = self._per_system(self._base_energy_density(functional.base) * weight + functional.a * model)
+        if isinstance(functional, HybridXC) and (functional.scales_base or functional.one_electron):
+            # The base's energy density is fixed (computed once), the network runs on top of it.
+            model_features = FeatureMap(self.features[:, : NVAR[functional.model.family]])
+            xc = self._per_system(functional.combine(self._base_energy_density(functional.base), model_features))
         elif isinstance(functional, HybridXC) and self.base_xc_energy is not None:
             # The base functional's part is fixed: only the network runs.
             model_xc = self._per_system(functional.model(FeatureMap(self.features[:, : NVAR[functional.model.family]])))

@@ -49,6 +49,8 @@ from ase_nnxc.xc.features import DENSITY_FLOOR, Feature, FeatureMap, reduced_gra
 C_X = 0.75 * (3.0 / math.pi) ** (1.0 / 3.0)
 #: ``tau_unif = C_F rho^(5/3)``.
 C_F = 0.3 * (3.0 * math.pi**2) ** (2.0 / 3.0)
+#: Constraint options that are off by default; checkpoints record them only when set.
+SWITCHES = ("high_density", "scales_base", "one_electron")
 #: Width in ``alpha`` of the one-electron mask (``one_electron=True``).
 ONE_ELECTRON_ALPHA = 0.1
 
@@ -133,19 +135,14 @@ class NeuralXC(XCFunctional):
     _n_local = 1
 
     def options(self) -> dict:
-        """Constructor arguments, for checkpoints (``high_density`` only when set)."""
+        """Constructor arguments, for checkpoints (the :data:`SWITCHES` only when set)."""
         options = {
             "hidden": list(self.hidden),
             "activation": self.activation,
             "uniform_gas": self.uniform_gas,
             "spin_scaling": self.spin_scaling,
         }
-        if self.high_density:
-            options["high_density"] = True
-        if self.scales_base:
-            options["scales_base"] = True
-        if self.one_electron:
-            options["one_electron"] = True
+        options.update({name: True for name in SWITCHES if getattr(self, name)})
         return options
 
     def _local_descriptors(self, rho: torch.Tensor, sigma, tau, zeta=None) -> list[torch.Tensor]:
@@ -326,7 +323,10 @@ class HybridXC(XCFunctional):
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
         stacked = features.stacked
         base = self.base(FeatureMap(stacked[:, : _NVAR[self.base.family]]))
-        model_features = FeatureMap(stacked[:, : _NVAR[self.model.family]])
+        return self.combine(base, FeatureMap(stacked[:, : _NVAR[self.model.family]]))
+
+    def combine(self, base: torch.Tensor, model_features: FeatureMap) -> torch.Tensor:
+        """The hybrid's energy density from the base functional's, ``base``, and the model's inputs."""
         if self.scales_base:
             return base * (self.b + self.a * self.model.factor(model_features))
         if self.one_electron:
