@@ -126,30 +126,35 @@ class _Solver:
         occ = self.occ if occ is None else occ
         return torch.einsum("smi,si,sni->smn", mo_coeff, occ, mo_coeff)
 
+    @property
+    def per_orbital(self) -> float:
+        """Electrons per filled orbital: 2 restricted, 1 unrestricted."""
+        return 2.0 if self.ks.restricted else 1.0
+
+    def filled(self, density: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
+        """Which orbitals ``coeff`` (``(nao, nmo)``) the one-spin ``density`` fills (boolean, ``(nmo,)``)."""
+        sc = self.overlap @ coeff
+        return torch.einsum("mk,mn,nk->k", sc, density, sc) / self.per_orbital > 0.5
+
     def occupations_of(self, density: torch.Tensor, coeff: torch.Tensor) -> torch.Tensor:
         """Occupations of the orbitals ``coeff`` (``(nspin, nao, nmo)``) that ``density`` fills.
 
         The aufbau occupations unless ``density`` fills a different set of the same size (a
         non-aufbau stationary state, accepted with ``require_aufbau=False``).
         """
-        per_orbital = 2.0 if self.ks.restricted else 1.0
         occ = self.occ.clone()
         for spin, (d, c) in enumerate(zip(density, coeff)):
-            sc = self.overlap @ c
-            filled = torch.einsum("mk,mn,nk->k", sc, d, sc) / per_orbital > 0.5
-            aufbau = self.occ[spin] > 0
+            filled, aufbau = self.filled(d, c), self.occ[spin] > 0
             if int(filled.sum()) == int(aufbau.sum()) and not torch.equal(filled, aufbau):
-                occ[spin] = filled.to(occ.dtype) * per_orbital
+                occ[spin] = filled.to(occ.dtype) * self.per_orbital
         return occ
 
     def aufbau_violation(self, fock: torch.Tensor, density: torch.Tensor) -> float:
         """How far (Hartree) the highest filled orbital of ``density`` lies above the lowest empty one."""
-        per_orbital = 2.0 if self.ks.restricted else 1.0
         worst = -math.inf
         for f, d in zip(fock, density):
             energies, coeff = _diagonalise(f, self.x)
-            sc = self.overlap @ coeff
-            filled = torch.einsum("mk,mn,nk->k", sc, d, sc) / per_orbital > 0.5
+            filled = self.filled(d, coeff)
             if filled.any() and (~filled).any():
                 worst = max(worst, float(energies[filled].max() - energies[~filled].min()))
         return worst
@@ -191,8 +196,7 @@ class _Solver:
                 fock = diis.update(fock, error)
             if level_shift > 0:
                 # Raise virtual levels: F + shift * (S - S D S / n_occ_per_orbital).
-                per_orbital = 2.0 if self.ks.restricted else 1.0
-                sds = self.overlap @ density @ self.overlap / per_orbital
+                sds = self.overlap @ density @ self.overlap / self.per_orbital
                 fock = fock + level_shift * (self.overlap - sds)
             mo_energy, mo_coeff = zip(*(_diagonalise(f, self.x) for f in fock))
             new_density = self.density_from(torch.stack(mo_coeff))
