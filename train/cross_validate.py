@@ -57,9 +57,12 @@ def frozen_mae(functional, data: FrozenSet) -> float:
     return float(np.abs(frozen_errors(functional, data)).mean())
 
 
-def extra_ip_set(frozen: dict, basis: str = "def2-tzvp") -> FrozenSet:
-    """The IPs of :data:`ase_nnxc.train.g2.EXTRA_IONISATIONS` whose densities ``frozen`` holds."""
-    return FrozenSet(frozen, g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), basis))
+def extra_ip_set(frozen: dict, basis: str = "def2-tzvp") -> FrozenSet | None:
+    """The IPs of :data:`ase_nnxc.train.g2.EXTRA_IONISATIONS` whose densities ``frozen`` holds (``None``: none)."""
+    entries = g2.extra_ionisation_entries(list(g2.EXTRA_IONISATIONS), basis)
+    if not any(all(s.key in frozen for s in e.systems) for e in entries):
+        return None
+    return FrozenSet(frozen, entries)
 
 
 def fit_steps(functional, entries, frozen, done: int, steps: int, optimiser, freeze_b_after=None, **options) -> int:

@@ -84,7 +84,7 @@ def main() -> None:
     print(
         "weight    max  "
         + " ".join(f"{r:5.2f}" for r in distances[window])
-        + "".join(f"  {e.name:>8}" for e in extra_ips.entries)
+        + "".join(f"  {e.name:>8}" for e in (extra_ips.entries if extra_ips else []))
     )
     with tempfile.TemporaryDirectory() as tmp:
         for weight in args.weights:
@@ -101,7 +101,7 @@ def main() -> None:
             curve = accuracy.h2_curve(accuracy.Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies")
             deviation = (curve - fci)[window]
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
-            if extra_ips.entries:
+            if extra_ips:
                 cells += "".join(f"  {err:+8.2f}" for err in frozen_errors(functional, extra_ips))
             print(f"{weight:6g}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
 

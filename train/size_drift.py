@@ -82,8 +82,8 @@ def main() -> None:
         print(
             f"{molecule:6s} change {change[i]:+.2f}, from b {from_b[i]:+.2f}, dAE/db per 0.001 {dae_db[i] / 1000:.2f}"
         )
-    extra = extra_ip_set(frozen)
-    if extra.entries:
+    extra = extra_ip_set(frozen, data.entries[0].systems[0].basis)
+    if extra:
         print("IP error beyond H-Ar, kcal/mol: " + " ".join(f"{e.name.removeprefix('IP '):>6s}" for e in extra.entries))
         for label, functional in (("reference", old), ("functional", new)):
             print(f"  {label:29s} " + " ".join(f"{x:+6.2f}" for x in frozen_errors(functional, extra)))
