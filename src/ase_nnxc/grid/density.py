@@ -114,14 +114,18 @@ def _factorise(density: torch.Tensor, nvar: int) -> tuple[torch.Tensor, torch.Te
 
 def _block_features_factored(ao: torch.Tensor, vectors: torch.Tensor, weights: torch.Tensor, nvar: int):
     """:func:`_block_features` from ``D = U diag(w) U^T``: the same numbers, fewer operations."""
-    orbitals = ao[: 1 if nvar == 1 else 4] @ vectors  # (ncomp, n, r)
-    rho = orbitals[0] ** 2 @ weights
+    ncomp, npoint, nao = (1 if nvar == 1 else 4), ao.shape[1], ao.shape[2]
+    # Orbital-major (r, ncomp, n): with the thin factor on the left the product runs about
+    # twice as fast as ``ao @ U``, and every sum below is a matrix-vector product over r.
+    orbitals = (vectors.T.contiguous() @ ao[:ncomp].reshape(-1, nao).T).reshape(-1, ncomp, npoint)
+    phi = orbitals[:, 0]
+    rho = weights @ phi**2
     if nvar == 1:
         return rho[None]
-    grad = 2.0 * (orbitals[1:4] * orbitals[0]) @ weights
+    grad = 2.0 * (weights @ (orbitals[:, 1:4] * phi[:, None]).flatten(1)).reshape(3, npoint)
     if nvar == 4:
         return torch.cat([rho[None], grad])
-    tau = 0.5 * (orbitals[1:4] ** 2 @ weights).sum(0)
+    tau = 0.5 * (weights @ (orbitals[:, 1:4] ** 2).flatten(1)).reshape(3, npoint).sum(0)
     return torch.cat([rho[None], grad, tau[None]])
 
 
@@ -132,12 +136,15 @@ def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tens
     else:
         # A broadcast multiply-and-sum is several times faster than einsum for this shape.
         weighted = ((v[:4] * _HALF_RHO)[:, :, None] * ao[:4]).sum(0)
-    half = ao[0].T @ weighted
-    out = half + half.T
-    if nvar == 5:
-        grads = ao[1:4].reshape(-1, ao.shape[-1])
-        out = out + (0.5 * v[4].repeat(3)[:, None] * grads).T @ grads
-    return out
+    if nvar < 5:
+        half = ao[0].T @ weighted
+        return half + half.T
+    # Meta-GGA: the rho/gradient part and tau's 1/2 sum_k d_k phi v_tau d_k phi (a quarter in
+    # each half) in one product over the stacked (phi, d_x phi, d_y phi, d_z phi) rows.
+    nao = ao.shape[-1]
+    right = torch.cat([weighted[None], ao[1:4] * (0.25 * v[4])[None, :, None]])
+    half = ao[:4].reshape(-1, nao).T @ right.reshape(-1, nao)
+    return half + half.T
 
 
 def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tensor, nvar: int):
