@@ -124,7 +124,7 @@ def add_tzvp_frozen_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--high-density``, ``--hidden``, ``--scales-base``, ``--one-electron``: network options (see :func:`model_options`)."""
+    """``--high-density``, ``--hidden``, ``--scales-base``, ``--one-electron``, ``--lda-anchor``: network options (see :func:`model_options`)."""
     parser.add_argument(
         "--high-density",
         action="store_true",
@@ -142,6 +142,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         "--one-electron",
         action="store_true",
         help="the correction, base weight included, vanishes for one-electron densities (H, He+, Li2+)",
+    )
+    parser.add_argument(
+        "--lda-anchor",
+        action="store_true",
+        help="b scales r2SCAN's departure from LSDA, e = e_LSDA + b (e_r2SCAN - e_LSDA) + a F e_x^unif",
     )
 
 

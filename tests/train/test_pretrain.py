@@ -22,13 +22,14 @@ def random_functional(seed=3, **options):
     return functional
 
 
-@pytest.mark.parametrize("option", [None, "scales_base", "one_electron"])
+@pytest.mark.parametrize("option", [None, "scales_base", "one_electron", "lda_anchor"])
 def test_frozen_entry_values_equal_the_scf_values_at_the_freezing_functional(option):
     # scales_base: the frozen set multiplies the stored base energy density by the network's factor;
-    # one_electron: it weights the stored base energy density by the mask.
+    # one_electron: it weights the stored base energy density by the mask; lda_anchor: it mixes
+    # the stored base and LSDA energy densities with b.
     entries = g2.atomisation_entries(["LiH"], "6-31g") + g2.ionisation_entries(["Li"], "6-31g")
-    if option == "one_electron":
-        functional = build_functional("nn-mgga", {"hidden": [5], "seed": 3, "one_electron": True}, "r2scan", b=0.97)
+    if option in ("one_electron", "lda_anchor"):
+        functional = build_functional("nn-mgga", {"hidden": [5], "seed": 3, option: True}, "r2scan", b=0.97)
         with torch.no_grad():
             functional.a.fill_(0.3)
     else:

@@ -63,6 +63,27 @@ def test_fixed_b_keeps_the_base_functional_s_uniform_gas_limit_through_training(
         assert deviation < 1e-12
 
 
+@pytest.mark.parametrize("zeta", [0.0, 0.5])
+def test_lda_anchor_keeps_the_uniform_gas_exact_for_any_base_weight(zeta):
+    # e = e_LSDA + b (e_r2SCAN - e_LSDA) + a F e_x^unif: r2SCAN is LSDA for the uniform gas and
+    # the uniform_gas network vanishes there, so b = 0.9 leaves PySCF's LSDA (Slater + PW92).
+    from pyscf.dft import libxc
+
+    options = {"hidden": [6], "uniform_gas": True, "polarised_alpha": True, "lda_anchor": True, "seed": 2}
+    functional = build_functional("nn-mgga", options, "r2scan", a=0.4, b=0.9)
+    plain = build_functional("nn-mgga", {**options, "lda_anchor": False}, "r2scan", a=0.4, b=0.9)
+    features = uniform_gas(DENSITIES, zeta)
+    rho = features.stacked[:, 0].numpy()
+    exc = libxc.eval_xc("lda_x,lda_c_pw", (rho[0], rho[1]), spin=1, deriv=0)[0]
+    reference = torch.from_numpy(exc) * DENSITIES
+    with torch.no_grad():
+        anchored, scaled = functional(features), plain(features)
+    assert float(((anchored - reference) / reference).abs().max()) < 1e-6
+    assert float(((scaled - reference) / reference).abs().max()) > 0.05  # 0.9 r2SCAN is not LSDA
+    with pytest.raises(ValueError, match="lda_anchor"):
+        build_functional("nn-mgga", {"hidden": [4], "lda_anchor": True, "one_electron": True}, "r2scan")
+
+
 @pytest.mark.parametrize("zeta", [0.3, 0.8])
 def test_polarised_alpha_extends_the_uniform_gas_limit_to_spin_polarised_gases(zeta):
     options = {"hidden": [6, 6], "uniform_gas": True, "seed": 4}

@@ -128,16 +128,14 @@ class FrozenSet:
             for c, spec in zip(entry.coefficients(), entry.systems):
                 self.coefficients[row, index[spec.key]] += c
         self.targets = torch.tensor([float(e.true_val) for e in self.entries], dtype=torch.float64)
-        self._base_density: tuple[str, torch.Tensor] | None = None  # see _base_energy_density
+        self._base_density: dict[str, torch.Tensor] = {}  # see _base_energy_density
 
     def _base_energy_density(self, base: XCFunctional) -> torch.Tensor:
-        """The base functional's energy density on every frozen grid point (computed once per base)."""
-        cached = self._base_density
-        if cached is None or cached[0] != base.name:
+        """A fixed functional's energy density on every frozen grid point (computed once per name)."""
+        if base.name not in self._base_density:
             with torch.no_grad():
-                cached = (base.name, base(FeatureMap(self.features[:, : NVAR[base.family]])))
-            self._base_density = cached
-        return cached[1]
+                self._base_density[base.name] = base(FeatureMap(self.features[:, : NVAR[base.family]]))
+        return self._base_density[base.name]
 
     def _per_system(self, energy_density: torch.Tensor) -> torch.Tensor:
         sums = torch.zeros(len(self.energy), dtype=torch.float64)
@@ -145,10 +143,14 @@ class FrozenSet:
 
     def system_energies(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of every system under ``functional`` at the frozen densities."""
-        if isinstance(functional, HybridXC) and (functional.scales_base or functional.one_electron):
-            # The base's energy density is fixed (computed once), the network runs on top of it.
+        if isinstance(functional, HybridXC) and (
+            functional.scales_base or functional.one_electron or functional.anchor is not None
+        ):
+            # The base's (and the anchor's) energy density is fixed (computed once), the network runs on top.
             model_features = FeatureMap(self.features[:, : NVAR[functional.model.family]])
-            xc = self._per_system(functional.combine(self._base_energy_density(functional.base), model_features))
+            anchor = None if functional.anchor is None else self._base_energy_density(functional.anchor)
+            base = self._base_energy_density(functional.base)
+            xc = self._per_system(functional.combine(base, model_features, anchor))
         elif isinstance(functional, HybridXC) and self.base_xc_energy is not None:
             # The base functional's part is fixed: only the network runs.
             model_xc = self._per_system(functional.model(FeatureMap(self.features[:, : NVAR[functional.model.family]])))
