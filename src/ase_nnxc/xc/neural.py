@@ -10,7 +10,7 @@ right scale and vanishes with the density. Options build in physical constraints
   default the limit is exact for the unpolarised gas; a spin-polarised gas then has
   ``alpha = ((1+zeta)^(5/3) + (1-zeta)^(5/3)) / 2`` and a small residual. In a
   :class:`HybridXC` the limit holds for the whole functional only with ``b`` fixed at 1
-  (``train_b=False``);
+  (``train_b=False``) or with ``lda_anchor``;
 * ``spin_scaling=True``: exact exchange spin scaling ``E[n_a, n_b] = (E[2 n_a] + E[2 n_b]) / 2``,
   by evaluating a spin-unpolarised network on each doubled spin density.
 * ``high_density=True``: the correction behaves like correlation under uniform scaling to the
