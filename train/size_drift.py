@@ -7,7 +7,8 @@ On the training pool (frozen r2SCAN densities in def2-TZVP, the cache of
 ``train/cross_validate.py --basis def2-tzvp``; no test molecule is loaded) this prints the mean
 change of the atomisation energies from ``--reference`` to ``FUNCTIONAL`` for molecules with
 0, 1 and 2 non-hydrogen atoms, split into the part of the base weight ``b`` and the part of
-the network. ``dAE/db`` is r2SCAN's XC contribution to the atomisation energy: a change of
+the network. ``dAE/db`` is r2SCAN's XC contribution to the atomisation energy (with the
+network option ``lda_anchor``, r2SCAN's departure from LSDA's): a change of
 ``b`` moves every atomisation energy in proportion to it, and it grows with the number of
 bonds, so a small change of ``b`` that the training molecules barely feel shifts the larger
 test molecules by several kcal/mol.
@@ -62,13 +63,17 @@ def main() -> None:
     data = FrozenSet(frozen, [e for e in load_dataset(args.data) if e.e_type == "ae"])
     with torch.no_grad():
         change = (data.predictions(new) - data.predictions(old)).numpy() * HARTREE_TO_KCAL_PER_MOL
-    dae_db = (
-        np.array(
-            [sum(c * frozen[s.key].base_xc_energy for c, s in zip(e.coefficients(), e.systems)) for e in data.entries]
-        )
-        * HARTREE_TO_KCAL_PER_MOL
-    )
-    from_b = (b_new - b_old) * dae_db
+    base_xc = torch.tensor([frozen[k].base_xc_energy for k in data.keys], dtype=torch.float64)
+
+    def base_part(functional, b):
+        """Per-entry XC energy of the functional's base term (kcal/mol) and its derivative w.r.t. b."""
+        anchor = getattr(functional, "anchor", None)
+        lsda = torch.zeros_like(base_xc) if anchor is None else data.fixed_xc_energies(anchor)
+        values = (lsda + b * (base_xc - lsda), base_xc - lsda)
+        return [(data.coefficients @ v).numpy() * HARTREE_TO_KCAL_PER_MOL for v in values]
+
+    (old_part, _), (new_part, dae_db) = base_part(old, b_old), base_part(new, b_new)
+    from_b = new_part - old_part
     heavy = np.array([heavy_atoms(e) for e in data.entries])
     print(f"b: {b_old:.5f} -> {b_new:.5f}; AE changes in kcal/mol at frozen r2SCAN densities")
     print("non-H atoms  molecules  change  from b  network  dAE/db per 0.001")

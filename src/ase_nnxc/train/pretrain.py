@@ -137,6 +137,10 @@ class FrozenSet:
                 self._base_density[base.name] = base(FeatureMap(self.features[:, : NVAR[base.family]]))
         return self._base_density[base.name]
 
+    def fixed_xc_energies(self, functional: XCFunctional) -> torch.Tensor:
+        """XC energy of every system under a fixed (not trained) ``functional``, e.g. a base or anchor."""
+        return self._per_system(self._base_energy_density(functional))
+
     def _per_system(self, energy_density: torch.Tensor) -> torch.Tensor:
         sums = torch.zeros(len(self.energy), dtype=torch.float64)
         return sums.index_add(0, self.segment, self.weights * energy_density)
