@@ -348,7 +348,9 @@ class HybridXC(XCFunctional):
         anchor = None if self.anchor is None else self.anchor(FeatureMap(stacked[:, :1]))
         return self.combine(base, FeatureMap(stacked[:, : _NVAR[self.model.family]]), anchor)
 
-    def combine(self, base: torch.Tensor, model_features: FeatureMap, anchor: torch.Tensor | None = None) -> torch.Tensor:
+    def combine(
+        self, base: torch.Tensor, model_features: FeatureMap, anchor: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The hybrid's energy density from the base functional's, ``base``, and the model's inputs.
 
         ``anchor`` is :attr:`anchor`'s energy density, needed (only) with ``lda_anchor``.
