@@ -8,7 +8,7 @@ On the training pool (frozen r2SCAN densities in def2-TZVP, the cache of
 change of the atomisation energies from ``--reference`` to ``FUNCTIONAL`` for molecules with
 0, 1 and 2 non-hydrogen atoms, split into the part of the base weight ``b`` and the part of
 the network. ``dAE/db`` is r2SCAN's XC contribution to the atomisation energy (with the
-network option ``lda_anchor``, r2SCAN's departure from LSDA's): a change of
+network option ``lda_anchor``, that of r2SCAN's departure from LSDA): a change of
 ``b`` moves every atomisation energy in proportion to it, and it grows with the number of
 bonds, so a small change of ``b`` that the training molecules barely feel shifts the larger
 test molecules by several kcal/mol.
