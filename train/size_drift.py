@@ -63,7 +63,7 @@ def main() -> None:
     data = FrozenSet(frozen, [e for e in load_dataset(args.data) if e.e_type == "ae"])
     with torch.no_grad():
         change = (data.predictions(new) - data.predictions(old)).numpy() * HARTREE_TO_KCAL_PER_MOL
-    base_xc = torch.tensor([frozen[k].base_xc_energy for k in data.keys], dtype=torch.float64)
+    base_xc = data.base_xc_energy
 
     def base_part(functional, b):
         """Per-entry XC energy of the functional's base term (kcal/mol) and its derivative w.r.t. b."""

@@ -147,9 +147,7 @@ class FrozenSet:
 
     def system_energies(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of every system under ``functional`` at the frozen densities."""
-        if isinstance(functional, HybridXC) and (
-            functional.scales_base or functional.one_electron or functional.anchor is not None
-        ):
+        if isinstance(functional, HybridXC) and not functional.additive:
             # The base's (and the anchor's) energy density is fixed (computed once), the network runs on top.
             model_features = FeatureMap(self.features[:, : NVAR[functional.model.family]])
             anchor = None if functional.anchor is None else self._base_energy_density(functional.anchor)

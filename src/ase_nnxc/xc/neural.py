@@ -51,6 +51,7 @@ from ase_nnxc.integrals.two_electron import ExchangeTerm
 from ase_nnxc.plugins import hookimpl
 from ase_nnxc.xc.base import XCFunctional
 from ase_nnxc.xc.features import DENSITY_FLOOR, Feature, FeatureMap, reduced_gradient, spin_polarisation
+from ase_nnxc.xc.libxc import LibXCFunctional
 
 #: ``eps_x^unif = -C_X rho^(1/3)`` for a spin-unpolarised gas.
 C_X = 0.75 * (3.0 / math.pi) ** (1.0 / 3.0)
@@ -321,12 +322,8 @@ class HybridXC(XCFunctional):
         levels = {"lda": 0, "gga": 1, "mgga": 2}
         self.family = max(base.family, model.family, key=levels.__getitem__)
         self.name = f"{base.name}+{model.name}"
-        self.anchor = None
+        self.anchor = LibXCFunctional(LSDA_ANCHOR) if getattr(model, "lda_anchor", False) else None
         """The LSDA functional whose energy density ``b`` is anchored to (``lda_anchor``), else ``None``."""
-        if getattr(model, "lda_anchor", False):
-            from ase_nnxc.xc.libxc import LibXCFunctional
-
-            self.anchor = LibXCFunctional(LSDA_ANCHOR)
 
     @property
     def scales_base(self) -> bool:
@@ -337,6 +334,11 @@ class HybridXC(XCFunctional):
     def one_electron(self) -> bool:
         """Whether the correction, base weight included, vanishes for one-electron densities."""
         return bool(getattr(self.model, "one_electron", False))
+
+    @property
+    def additive(self) -> bool:
+        """Whether it is the plain ``a * model + b * base`` (no ``scales_base``, ``one_electron``, ``lda_anchor``)."""
+        return not (self.scales_base or self.one_electron or self.anchor is not None)
 
     def exchange_terms(self) -> tuple[ExchangeTerm, ...]:
         scale = float(self.b.detach())
