@@ -57,3 +57,22 @@ def directional_gradient_error(module, loss, step: float, seed: int = 5) -> floa
             shift(-sign * step)
     numeric = (values[0] - values[1]) / (2 * step)
     return abs(float((grad * direction).sum()) - numeric) / abs(numeric)
+
+
+def pyscf_broken_symmetry(mol, xc: str):
+    """PySCF's UKS solution of a closed shell from its own RKS orbitals with HOMO and LUMO mixed.
+
+    Returns the converged ``(rks, uks)`` objects; the reference for ``break_symmetry``.
+    """
+    import numpy as np
+    from pyscf import dft
+
+    rks = dft.RKS(mol, xc=xc).run(conv_tol=1e-11)
+    occupied = mol.nelectron // 2
+    homo, lumo = rks.mo_coeff[:, occupied - 1], rks.mo_coeff[:, occupied]
+    below = rks.mo_coeff[:, : occupied - 1]
+    spins = [np.column_stack([below, (homo + sign * lumo) / np.sqrt(2)]) for sign in (1, -1)]
+    uks = dft.UKS(mol, xc=xc)
+    uks.conv_tol = 1e-11
+    uks.kernel(np.array([c @ c.T for c in spins]))
+    return rks, uks

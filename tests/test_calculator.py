@@ -6,6 +6,7 @@ from ase import Atoms
 from ase.build import molecule
 from ase.calculators.calculator import CalculatorSetupError, InputError, SCFError
 from pyscf import dft
+from samples import pyscf_broken_symmetry
 
 from ase_nnxc import NNXC
 from ase_nnxc.system import MolecularSystem
@@ -84,6 +85,7 @@ def test_unknown_parameter_is_an_input_error():
         (molecule("H2O", vacuum=3.0, pbc=True), {}, CalculatorSetupError, "periodic"),
         (Atoms("Br", positions=[(0, 0, 0)]), {"basis": "6-31g", "spin": 1}, InputError, "Br"),
         (molecule("H2O"), {"grid_level": 12}, InputError, "grid_level"),
+        (Atoms("H", positions=[(0, 0, 0)]), {"spin": 1, "restricted": True}, InputError, "closed shell"),
     ],
 )
 def test_bad_input_raises_ase_errors(atoms, params, error, match):
@@ -104,6 +106,9 @@ def test_bad_input_raises_ase_errors(atoms, params, error, match):
         ({"charge": 0.5}, "charge.*0.5"),
         ({"spin": 1.5}, "spin.*1.5"),
         ({"xc": 42}, "42"),
+        ({"restricted": "yes"}, "restricted.*yes"),
+        ({"break_symmetry": 1}, "break_symmetry.*1"),
+        ({"restricted": True, "break_symmetry": True}, "break_symmetry needs an unrestricted"),
     ],
 )
 def test_bad_parameter_values_are_input_errors_when_given(params, match):
@@ -112,6 +117,40 @@ def test_bad_parameter_values_are_input_errors_when_given(params, match):
     calc = NNXC()
     with pytest.raises(InputError, match=match):
         calc.set(**params)
+
+
+def test_break_symmetry_reaches_the_unrestricted_solution_of_a_stretched_bond():
+    # Stretched H2: the broken-symmetry energy is PySCF's UKS energy from mixed frontier
+    # orbitals; restricted=False alone stays on the symmetric (restricted) solution.
+    atoms = Atoms("H2", positions=[(0, 0, 0), (0, 0, 2.0)])
+    energies = {}
+    for name, params in {
+        "default": {},
+        "unrestricted": {"restricted": False},
+        "broken": {"break_symmetry": True},
+    }.items():
+        atoms.calc = NNXC(xc="pbe", basis="def2-svp", **params)
+        energies[name] = atoms.get_potential_energy() / HARTREE_TO_EV
+    rks, uks = pyscf_broken_symmetry(MolecularSystem.from_atoms(atoms, basis="def2-svp").to_mole(), "pbe")
+
+    assert abs(energies["default"] - rks.e_tot) < 1e-6
+    assert abs(energies["unrestricted"] - rks.e_tot) < 1e-6
+    assert abs(energies["broken"] - uks.e_tot) < 1e-6
+    assert rks.e_tot - uks.e_tot > 0.01
+
+
+def test_break_symmetry_survives_warm_starts_from_the_symmetric_solution():
+    # A scan from equilibrium (no broken solution) out to 2 Angstrom must still break symmetry.
+    atoms = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.75)])
+    atoms.calc = NNXC(xc="pbe", basis="def2-svp", break_symmetry=True)
+    for distance in (0.75, 1.4, 2.0):
+        atoms.positions[1, 2] = distance
+        scanned = atoms.get_potential_energy()
+    fresh = Atoms("H2", positions=[(0, 0, 0), (0, 0, 2.0)])
+    fresh.calc = NNXC(xc="pbe", basis="def2-svp", break_symmetry=True)
+
+    assert abs(scanned - fresh.get_potential_energy()) < 1e-6 * HARTREE_TO_EV
+    assert atoms.calc.scf_result.spin_square(atoms.calc._ks.overlap) > 0.5
 
 
 def test_unknown_basis_is_an_input_error():

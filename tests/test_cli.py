@@ -126,6 +126,20 @@ def test_charge_and_spin_reach_the_calculator(tmp_path, capsys, name, options, p
     assert (record["charge"], record["spin"]) == (params.get("charge", 0), params.get("spin", 0))
 
 
+def test_break_symmetry_reaches_the_calculator_and_reports_spin_contamination(tmp_path, capsys):
+    path = tmp_path / "h2.xyz"
+    write(path, Atoms("H2", positions=[(0, 0, 0), (0, 0, 2.5)]))
+    records = []
+    for options in ([], ["--break-symmetry"]):
+        assert main(["energy", str(path), "--json", *options, *FAST]) == 0
+        records.append(json.loads(capsys.readouterr().out))
+    _, energy, _ = _calculator_result(path, break_symmetry=True)
+
+    assert records[1]["energy_eV"] == pytest.approx(energy, abs=1e-8)
+    assert records[0]["energy_eV"] - energy > 0.5  # the restricted energy of a stretched bond
+    assert "spin_square" not in records[0] and records[1]["spin_square"] > 0.5
+
+
 def test_optimize_prints_progress_and_writes_the_trajectory(water_file, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["optimize", str(water_file), "--fmax", "0.05", *FAST]) == 0

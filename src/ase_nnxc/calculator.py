@@ -39,7 +39,18 @@ class NNXC(Calculator):
         Net charge; ``None`` takes the sum of ``atoms.get_initial_charges()``.
     spin : int or None, default ``None``
         ``N_alpha - N_beta``; ``None`` takes the sum of the initial magnetic moments.
-        Closed shells run restricted (RKS), open shells unrestricted (UKS).
+        Closed shells run restricted (RKS), open shells unrestricted (UKS), unless
+        ``restricted`` or ``break_symmetry`` says otherwise.
+    restricted : bool or None, default ``None``
+        ``None``: RKS for closed shells (UKS with ``break_symmetry``), UKS for open shells.
+        ``False`` runs a closed shell unrestricted; ``True`` with an open shell is an error.
+    break_symmetry : bool, default False
+        Start the (unrestricted) SCF from a guess with each spin's frontier orbitals mixed, so
+        that a closed shell can reach a lower broken-symmetry solution: stretched bonds beyond
+        the Coulson-Fischer point, where the restricted energy rises far above the
+        dissociation limit. Where no such solution exists (bonds near equilibrium) the SCF
+        returns to the restricted energy. Warm starts are mixed the same way (a nearly
+        symmetric one can slide back to the symmetric solution), so they save fewer cycles.
     grid_level : int, default 3
         PySCF integration grid level, 0-9.
     conv_tol : float, default 1e-9
@@ -107,6 +118,8 @@ class NNXC(Calculator):
         "basis": None,
         "charge": None,
         "spin": None,
+        "restricted": None,
+        "break_symmetry": False,
         "grid_level": 3,
         "conv_tol": 1e-9,
         "max_cycle": 100,
@@ -166,6 +179,7 @@ class NNXC(Calculator):
             level_shift=p.level_shift,
             fallback=p.fallback,
             init_guess=p.init_guess,
+            break_symmetry=p.break_symmetry,
             verbose=p.verbose,
         )
 
@@ -179,6 +193,10 @@ class NNXC(Calculator):
                 value = p[name]
                 if value is not None and (isinstance(value, bool) or not float(value).is_integer()):
                     raise ValueError(f"{name} must be an integer or None, got {value!r}.")
+            if p.restricted is not None and not isinstance(p.restricted, bool):
+                raise ValueError(f"restricted must be True, False or None, got {p.restricted!r}.")
+            if p.restricted and p.break_symmetry:
+                raise ValueError("break_symmetry needs an unrestricted calculation; leave restricted at None or False.")
             self._scf_config()
             if self._functional is None:
                 self._functional = get_functional(p.xc)
@@ -199,7 +217,7 @@ class NNXC(Calculator):
             if self._functional is None:
                 self._functional = get_functional(p.xc)
             system = MolecularSystem.from_atoms(atoms, basis=self.basis, charge=p.charge, spin=p.spin)
-            return KohnSham(system, self._functional, self._scf_config())
+            return KohnSham(system, self._functional, self._scf_config(), restricted=p.restricted)
         except (ValueError, TypeError, KeyError) as err:
             raise InputError(str(err)) from err
 
@@ -249,6 +267,15 @@ class NNXC(Calculator):
         PySCF's default is resolved: a name, or a mapping from element to name.
         """
         return None if self._ks is None else getattr(self._ks.jk, "auxbasis", None)
+
+    @property
+    def spin_square(self):
+        """``<S^2>`` of the last Kohn-Sham determinant (0 for restricted), or ``None`` before any.
+
+        For a broken-symmetry singlet it measures how far the spins have separated: 0 at the
+        symmetric solution, 1 for two fully separated opposite spins.
+        """
+        return None if self._scf is None else self._scf.spin_square(self._ks.overlap.detach())
 
     @property
     def scf_result(self):

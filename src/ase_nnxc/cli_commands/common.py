@@ -76,6 +76,12 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
         "unrestricted (UKS) (default: the sum of the file's initial magnetic moments, usually 0)",
     )
     group.add_argument(
+        "--break-symmetry",
+        action="store_true",
+        help="run closed shells unrestricted from a guess with mixed frontier orbitals, so stretched "
+        "bonds can reach their lower broken-symmetry solution",
+    )
+    group.add_argument(
         "--grid-level",
         type=int,
         default=DEFAULT_GRID_LEVEL,
@@ -147,6 +153,7 @@ def make_calculator(args: argparse.Namespace):
         basis=args.basis,
         charge=args.charge,
         spin=args.spin,
+        break_symmetry=args.break_symmetry,
         grid_level=args.grid_level,
         conv_tol=args.conv_tol,
         max_cycle=args.max_cycle,
@@ -181,6 +188,8 @@ def record(atoms, image: int | None, args: argparse.Namespace, with_forces: bool
         "dipole_Debye": float(np.linalg.norm(dipole) / BOHR_TO_ANGSTROM * EBOHR_TO_DEBYE),
         "scf_cycles": calc.scf_cycles,
     }
+    if calc.scf_result.density.shape[0] == 2:  # unrestricted
+        out["spin_square"] = calc.spin_square
     if calc.auxbasis is not None:
         out["auxbasis"] = calc.auxbasis
     if forces is not None:
@@ -206,6 +215,8 @@ def print_record(rec: dict, as_json: bool, symbols: list[str] | None = None) -> 
     dx, dy, dz = rec["dipole_eA"]
     print(f"  dipole      {dx:.6f} {dy:.6f} {dz:.6f} e*Angstrom  (|mu| = {rec['dipole_Debye']:.4f} Debye)")
     print(f"  SCF cycles  {rec['scf_cycles']}")
+    if "spin_square" in rec:
+        print(f"  <S^2>       {rec['spin_square']:.4f}")
     if "forces_eV_per_A" in rec:
         print("  forces (eV/Angstrom)")
         print(f"  {'atom':>5}  {'':<3}{'F_x':>13}{'F_y':>13}{'F_z':>13}")

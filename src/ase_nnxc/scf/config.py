@@ -37,6 +37,12 @@ class SCFConfig:
     functional (def2 bases: def2-universal-jfit for pure functionals, -jkfit for hybrids)."""
     init_guess: str = "minao"
     """Initial guess when no density is supplied: PySCF's ``minao``, ``atom``, ``huckel`` or ``1e``."""
+    break_symmetry: bool = False
+    """Unrestricted runs only: start every SCF, warm starts included, from the guess's orbitals with
+    each spin's highest filled and lowest empty orbital mixed by +45 degrees (alpha) and -45
+    degrees (beta), so that a closed shell can leave the spin-symmetric solution for a lower
+    broken-symmetry one (stretched bonds, beyond the Coulson-Fischer point). Where no lower
+    solution exists the SCF returns to the symmetric one."""
     require_aufbau: bool = True
     """Accept a converged density only if no empty orbital lies below a filled one. Open-shell
     atoms with partly filled degenerate shells may have no such integer-occupation solution;
@@ -70,6 +76,8 @@ class SCFConfig:
                 raise ValueError(f"auxbasis must be a basis set name or None, got {self.auxbasis!r}.")
             if not self.density_fit:
                 raise ValueError(f"auxbasis={self.auxbasis!r} is only used with density_fit=True.")
+        if not isinstance(self.break_symmetry, bool):
+            raise ValueError(f"break_symmetry must be True or False, got {self.break_symmetry!r}.")
         if self.init_guess not in ("minao", "atom", "huckel", "1e"):
             raise ValueError(f"init_guess must be minao, atom, huckel or 1e, got {self.init_guess!r}.")
 

@@ -261,6 +261,26 @@ def project_orbitals(ks: KohnSham, previous: SCFResult) -> torch.Tensor:
     return torch.stack(mats)
 
 
+def broken_symmetry_guess(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
+    """Spin densities ``(2, nao, nao)`` with the frontier orbitals of ``density`` mixed.
+
+    The orbitals are those of the Kohn-Sham Fock matrix of ``density``'s spin average. For each
+    spin the highest filled orbital ``h`` and the lowest empty one ``l`` become
+    ``(h + l) / sqrt 2`` (alpha) and ``(h - l) / sqrt 2`` (beta): for a stretched bond, one
+    spin on each end (:attr:`SCFConfig.break_symmetry`).
+    """
+    average = 0.5 * density.sum(0)
+    fock = ks.fock(torch.stack([average, average]))[0][0]
+    _, coeff = _diagonalise(fock, _orthogonaliser(ks.overlap.detach()))
+    spins = []
+    for sign, count in zip((1.0, -1.0), ks.system.nalpha_nbeta):
+        occupied = coeff[:, :count].clone()
+        if 0 < count < coeff.shape[1]:
+            occupied[:, -1] = (coeff[:, count - 1] + sign * coeff[:, count]) / math.sqrt(2.0)
+        spins.append(occupied @ occupied.T)
+    return torch.stack(spins)
+
+
 def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFResult:
     """Solve the Kohn-Sham equations of ``ks`` self-consistently.
 
@@ -271,7 +291,9 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
     guess
         Starting density matrices ``(nspin, nao, nao)``, or a previous :class:`SCFResult` of the
         same molecule at a nearby geometry (warm start, see :func:`project_orbitals`); PySCF's
-        initial guess when ``None``. A restricted guess for an unrestricted run is split in halves.
+        initial guess when ``None``. A restricted guess for an unrestricted run is split in
+        halves. With :attr:`SCFConfig.break_symmetry` every guess is replaced by
+        :func:`broken_symmetry_guess` of it.
 
     Raises
     ------
@@ -297,6 +319,10 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
             density = density.sum(0, keepdim=True)
         if density.shape != (ks.nspin, ks.nao, ks.nao):
             raise ValueError(f"Guess density has shape {tuple(density.shape)}, expected {(ks.nspin, ks.nao, ks.nao)}.")
+    if config.break_symmetry and ks.nspin == 2:
+        # Every start, warm ones included: a nearly symmetric warm start can slide back to the
+        # symmetric saddle point even where a broken solution lies far below.
+        density = broken_symmetry_guess(ks, density)
     solver = _Solver(ks, config.verbose)
     tolerances = (config.max_cycle, config.conv_tol, config.gradient_tolerance)
     converged, density, fock, energy, terms, de, err = solver.solve(

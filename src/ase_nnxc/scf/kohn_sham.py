@@ -67,7 +67,8 @@ class KohnSham:
         ``max_memory_mb`` are used here).
     restricted
         Closed-shell RKS (one total density matrix) or UKS (alpha and beta).
-        Defaults to RKS when ``system.spin == 0``.
+        Defaults to RKS when ``system.spin == 0``, unless ``config.break_symmetry`` asks for
+        a broken-symmetry (necessarily unrestricted) solution.
 
     """
 
@@ -81,9 +82,13 @@ class KohnSham:
         self.system = system
         self.functional = functional
         self.config = config or SCFConfig()
-        self.restricted = system.spin == 0 if restricted is None else bool(restricted)
+        if restricted is None:
+            restricted = system.spin == 0 and not self.config.break_symmetry
+        self.restricted = bool(restricted)
         if self.restricted and system.spin != 0:
             raise ValueError(f"Restricted Kohn-Sham needs a closed shell, but spin is {system.spin}.")
+        if self.restricted and self.config.break_symmetry:
+            raise ValueError("break_symmetry needs an unrestricted calculation (restricted=False).")
         self.mol = system.to_mole()
         self.positions = system.positions_tensor()
         self.charges = torch.tensor(self.mol.atom_charges(), dtype=torch.float64)
