@@ -8,7 +8,8 @@ With ``--extra-ips`` the pool also holds those ionisation energies of
 :data:`ase_nnxc.train.g2.EXTRA_IONISATIONS` (training-allowed; Li+ is the He-like ion) with entry
 weight ``--ip-weight``. The frozen-density errors of all of them (trained on or not) are printed
 beside the curve when the cache holds their densities. ``--save DIR`` keeps each trained
-checkpoint as ``DIR/h2-weight-W.pt`` (for ``train/size_drift.py``).
+checkpoint as ``DIR/h2-weight-W.pt`` (for ``train/size_drift.py``; ``-seed-S`` is appended
+when ``--seed`` gives other seeds of the network's initial weights than 0).
 
 For each weight W the shipped recipe (r2SCAN + ``nn-mgga`` 8x8, 20 full-batch Adam steps at
 lr 0.02 on frozen r2SCAN densities; ``train/nnxc-r2scan-2026.12.1.yaml``) is trained on the
@@ -22,6 +23,7 @@ curve are used: no test molecule and no held-out IP is evaluated.
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +55,9 @@ def main() -> None:
     parser.add_argument("--distances", type=float, nargs="+", default=list(TRAINING_DISTANCES))
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument(
+        "--seed", type=int, nargs="+", default=[0], help="seeds of the network's initial weights, one run each"
+    )
+    parser.add_argument(
         "--extra-ips", nargs="*", default=[], metavar="NAME", help="extra training IPs (g2.EXTRA_IONISATIONS)"
     )
     parser.add_argument("--ip-weight", type=float, default=1.0, help="entry weight of the --extra-ips")
@@ -74,26 +79,27 @@ def main() -> None:
     ]
     h2_points = binding_curve_entries(args.distances, args.basis)
 
-    def fresh():
-        return build_functional("nn-mgga", {**options, "seed": 0}, "r2scan", **base_weight(args))
+    def fresh(seed=0):
+        return build_functional("nn-mgga", {**options, "seed": seed}, "r2scan", **base_weight(args))
 
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
     # Every IP beyond H-Ar whose densities are cached is printed, trained on (--extra-ips) or not.
     extra_ips = extra_ip_set(frozen, args.basis)
     print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
     print(
-        "weight    max  "
+        "weight  seed    max  "
         + " ".join(f"{r:5.2f}" for r in distances[window])
         + "".join(f"  {e.name:>8}" for e in (extra_ips.entries if extra_ips else []))
     )
     with tempfile.TemporaryDirectory() as tmp:
-        for weight in args.weights:
-            functional = fresh()
+        for weight, seed in itertools.product(args.weights, args.seed):
+            functional = fresh(seed)
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
             params = [p for p in functional.parameters() if p.requires_grad]
             optimiser = torch.optim.Adam(params, lr=0.02)
             fit_steps(functional, pool + extra, frozen, 0, args.steps, optimiser, args.freeze_b_after)
-            path = Path(args.save or tmp) / f"h2-weight-{weight:g}.pt"
+            suffix = "" if args.seed == [0] else f"-seed-{seed}"
+            path = Path(args.save or tmp) / f"h2-weight-{weight:g}{suffix}.pt"
             path.parent.mkdir(parents=True, exist_ok=True)
             meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
             save_checkpoint(path, functional, {**meta, "grid_level": 3})
@@ -103,7 +109,7 @@ def main() -> None:
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
             if extra_ips:
                 cells += "".join(f"  {err:+8.2f}" for err in frozen_errors(functional, extra_ips))
-            print(f"{weight:6g}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
+            print(f"{weight:6g}  {seed:4d}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
 
 
 if __name__ == "__main__":
