@@ -157,3 +157,24 @@ def test_corrupt_and_mismatched_checkpoints_are_named(tmp_path):
         load_functional(tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="hash|SHA-256"):
         load_functional(path, expected_sha256="0" * 64)
+
+
+@pytest.mark.parametrize(("model", "base"), [("nn-lda", "lda,vwn"), ("nn-gga", "pbe"), ("nn-mgga", "r2scan")])
+def test_config_seed_sets_the_initial_weights_of_every_built_in_network(tmp_path, model, base):
+    # The network classes take ``seed`` through ``**kwargs``; the config's seed must still reach them.
+    from ase_nnxc.train.checkpoint import build_functional
+
+    def initial(seed):
+        config = write_config(
+            tmp_path, EXAMPLE, model={"name": model, "options": {"hidden": [4]}}, base=base, seed=seed
+        )
+        return torch.cat(
+            [
+                p.detach().reshape(-1)
+                for p in Trainer(TrainConfig.from_yaml(config), progress=False).functional.model.parameters()
+            ]
+        )
+
+    direct = build_functional(model, {"hidden": [4], "seed": 5}, base)
+    assert torch.equal(initial(5), torch.cat([p.detach().reshape(-1) for p in direct.model.parameters()]))
+    assert not torch.allclose(initial(5), initial(0))

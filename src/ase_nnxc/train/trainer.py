@@ -38,6 +38,17 @@ from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 ENERGY_TYPES = ("ae", "ie")
 
 
+def _accepts_keyword(factory, name: str) -> bool:
+    """Whether ``factory`` takes the keyword ``name``, also through ``**kwargs`` passed on to a base class."""
+    if name in inspect.signature(factory).parameters:
+        return True
+    for cls in getattr(factory, "__mro__", ())[1:]:
+        init = cls.__dict__.get("__init__")
+        if init is not None and name in inspect.signature(init).parameters:
+            return True
+    return False
+
+
 @dataclass(frozen=True)
 class EntryResult:
     """One evaluated entry."""
@@ -118,7 +129,7 @@ class Trainer:
             raise ValueError(f"{config.train}: no training entries")
         options = dict(config.model_options)
         factory = manager.xc_models().get(config.model.lower())
-        if factory is not None and "seed" in inspect.signature(factory.factory).parameters:
+        if factory is not None and _accepts_keyword(factory.factory, "seed"):
             options.setdefault("seed", config.seed)
         torch.manual_seed(config.seed)
         self.functional = build_functional(config.model, options, config.base, train_b=config.train_b)
