@@ -1,7 +1,8 @@
-"""H2 dissociation curve of LDA, PBE and B3LYP against full CI in the same basis.
+"""H2 dissociation curve of density functionals (LDA, PBE, B3LYP) against full CI in the same basis.
 
 Run: python examples/h2_dissociation.py [--basis cc-pvdz] [--out examples/output]
      [--rmin 0.5 --rmax 3.0 --points 26] [--grid-level 3] [--break-symmetry]
+     [--xc lda,vwn pbe b3lyp]
 
 Computes the binding curve E(H2, R) - 2 E(H) from 0.5 to 3.0 Angstrom with the NNXC ASE
 calculator (restricted Kohn-Sham for H2, unrestricted for the H atom; each bond length
@@ -17,6 +18,7 @@ cannot describe two separate H atoms (static correlation), which FCI does exactl
 With --break-symmetry each functional also runs unrestricted from mixed frontier orbitals
 (NNXC(break_symmetry=True)): beyond its Coulson-Fischer point the spins separate and the
 curve goes to zero, at the price of a spin-contaminated determinant (<S^2> in the table).
+--xc picks the functionals; a trained one belongs in its own basis (nnxc: --basis def2-tzvp).
 A few minutes on two cores with the defaults.
 """
 
@@ -35,6 +37,7 @@ from scipy.interpolate import CubicSpline  # noqa: E402
 
 from ase_nnxc import NNXC  # noqa: E402
 
+#: Default functionals and their labels; --xc takes any name NNXC accepts (labelled by it).
 FUNCTIONALS = {"LDA": "lda,vwn", "PBE": "pbe", "B3LYP": "b3lyp"}
 
 
@@ -90,15 +93,19 @@ def main():
         action="store_true",
         help="also run each functional unrestricted from a broken-symmetry guess",
     )
+    parser.add_argument(
+        "--xc", nargs="+", default=None, help="functionals, e.g. nnxc r2scan pbe (default: lda,vwn pbe b3lyp)"
+    )
     parser.add_argument("--out", type=Path, default=Path("examples/output"), help="output folder")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     distances = np.linspace(args.rmin, args.rmax, args.points)
 
     totals, binding, spin_squares = {}, {}, {}
-    runs = [(label, xc, False) for label, xc in FUNCTIONALS.items()]
+    functionals = {xc: xc for xc in args.xc} if args.xc else FUNCTIONALS
+    runs = [(label, xc, False) for label, xc in functionals.items()]
     if args.break_symmetry:
-        runs += [(f"{label} BS", xc, True) for label, xc in FUNCTIONALS.items()]
+        runs += [(f"{label} BS", xc, True) for label, xc in functionals.items()]
     for label, xc, broken in runs:
         print(f"{label} ({xc}) ...", flush=True)
         totals[label], spin_squares[label], atom = dft_curve(xc, distances, args.basis, args.grid_level, broken)
@@ -145,8 +152,8 @@ def main():
 
     figure, axes = plt.subplots(figsize=(6, 4.5))
     for i, m in enumerate(dft):
-        style = ("--" if m.endswith(" BS") else "-") + "os^"[i % len(FUNCTIONALS)]
-        axes.plot(distances, binding[m], style, color=f"C{i % len(FUNCTIONALS)}", label=m, markersize=3)
+        style = ("--" if m.endswith(" BS") else "-") + "os^v"[i % len(functionals) % 4]
+        axes.plot(distances, binding[m], style, color=f"C{i % len(functionals)}", label=m, markersize=3)
     axes.plot(distances, binding["FCI"], "k-", label="FCI")
     axes.axhline(0.0, color="grey", linewidth=0.5)
     axes.set_xlabel("H-H distance / Angstrom")
