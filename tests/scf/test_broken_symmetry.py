@@ -66,3 +66,21 @@ def test_restricted_broken_symmetry_is_refused():
         KohnSham(hydrogen_molecule(2.0), get_functional("pbe"), BROKEN, restricted=True)
     with pytest.raises(ValueError, match="break_symmetry must be True or False"):
         SCFConfig(break_symmetry="yes")
+
+
+def test_symmetric_saddle_point_is_left_downhill():
+    # Plain UKS from PySCF's guess stays on the symmetric solution of stretched H2, a saddle
+    # point; the probe behind break_symmetry must find that and go down to the broken minimum.
+    from ase_nnxc.scf.driver import _leave_symmetric_saddle, _Solver
+
+    system = hydrogen_molecule(2.0)
+    functional = get_functional("pbe")
+    symmetric_ks = KohnSham(system, functional, TIGHT, restricted=False)
+    symmetric = run_scf(symmetric_ks)
+    ks = KohnSham(system, functional, BROKEN)
+    result = _leave_symmetric_saddle(_Solver(ks, verbose=False), symmetric, (200, 1e-11, 1e-7))
+    _, uks = pyscf_broken_symmetry(system.to_mole(), "pbe")
+
+    assert symmetric.spin_square(symmetric_ks.overlap) < 1e-8
+    assert abs(result.energy - uks.e_tot) < 1e-7
+    assert result.spin_square(ks.overlap) == pytest.approx(uks.spin_square()[0], abs=1e-4)

@@ -18,6 +18,12 @@ LINEAR_DEPENDENCE = 1e-8
 #: Largest energy (Hartree) by which an empty orbital may lie below a filled one at convergence
 #: (degenerate orbitals can mix arbitrarily, so exact ordering cannot be asked for).
 AUFBAU_TOL = 1e-4
+#: Largest alpha-beta density-matrix difference of a solution treated as spin-symmetric.
+SYMMETRIC_DENSITY = 1e-4
+#: Frontier-orbital mixing angle (radians) and energy drop (Hartree) that show a symmetric
+#: solution of a ``break_symmetry`` run to be a saddle point.
+SADDLE_PROBE_ANGLE = 0.1
+SADDLE_PROBE_DROP = 1e-9
 #: DIIS cycles without a new smallest commutator after which the direct minimisation takes over.
 STALL_CYCLES = 20
 
@@ -203,9 +209,13 @@ class _Solver:
             density = (1 - damping) * new_density + damping * density if damping > 0 else new_density
         return False, density, fock, energy, terms, de, err_norm
 
-    def minimise(self, max_cycle, tol, tol_grad):
-        """Direct minimisation from the aufbau orbitals of the best cycle so far (see :mod:`.minimise`)."""
-        orbitals = torch.stack([_diagonalise(f, self.x)[1] for f in self.best[2]])
+    def minimise(self, max_cycle, tol, tol_grad, orbitals=None):
+        """Direct minimisation (see :mod:`.minimise`) from ``orbitals``.
+
+        By default it starts from the aufbau orbitals of the best cycle so far.
+        """
+        if orbitals is None:
+            orbitals = torch.stack([_diagonalise(f, self.x)[1] for f in self.best[2]])
 
         def evaluate(coeff):
             density = self.density_from(coeff)
@@ -261,6 +271,23 @@ def project_orbitals(ks: KohnSham, previous: SCFResult) -> torch.Tensor:
     return torch.stack(mats)
 
 
+def _mix_frontier(coeff: torch.Tensor, counts, angle: float) -> torch.Tensor:
+    """Alpha and beta orbitals ``(2, nao, nmo)`` from one set ``(nao, nmo)``, frontier pair rotated.
+
+    Each spin's highest filled orbital ``h`` and lowest empty one ``u`` become
+    ``cos(angle) h +- sin(angle) u`` (+ for alpha, - for beta), and ``u`` the orthogonal partner.
+    """
+    spins = []
+    for sign, count in zip((1.0, -1.0), counts):
+        mixed = coeff.clone()
+        if 0 < count < coeff.shape[1]:
+            h, u = coeff[:, count - 1], coeff[:, count]
+            mixed[:, count - 1] = math.cos(angle) * h + sign * math.sin(angle) * u
+            mixed[:, count] = math.cos(angle) * u - sign * math.sin(angle) * h
+        spins.append(mixed)
+    return torch.stack(spins)
+
+
 def broken_symmetry_guess(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
     """Spin densities ``(2, nao, nao)`` with the frontier orbitals of ``density`` mixed.
 
@@ -272,13 +299,29 @@ def broken_symmetry_guess(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
     average = 0.5 * density.sum(0)
     fock = ks.fock(torch.stack([average, average]))[0][0]
     _, coeff = _diagonalise(fock, _orthogonaliser(ks.overlap.detach()))
-    spins = []
-    for sign, count in zip((1.0, -1.0), ks.system.nalpha_nbeta):
-        occupied = coeff[:, :count].clone()
-        if 0 < count < coeff.shape[1]:
-            occupied[:, -1] = (coeff[:, count - 1] + sign * coeff[:, count]) / math.sqrt(2.0)
-        spins.append(occupied @ occupied.T)
-    return torch.stack(spins)
+    orbitals = _mix_frontier(coeff, ks.system.nalpha_nbeta, math.pi / 4)
+    occ = _occupations(ks, coeff.shape[1])
+    return torch.einsum("smi,si,sni->smn", orbitals, occ, orbitals)
+
+
+def _leave_symmetric_saddle(solver: _Solver, result: SCFResult, tolerances) -> SCFResult:
+    """A lower broken-symmetry solution, if a spin-symmetric ``result`` is a saddle point.
+
+    DIIS can converge to the symmetric solution even where it is unstable (just beyond the
+    Coulson-Fischer point). Mixing its frontier orbitals by a small angle lowers the energy
+    exactly then; the direct minimisation, which only goes downhill, continues from there.
+    """
+    density = result.density
+    if not torch.allclose(density[0], density[1], atol=SYMMETRIC_DENSITY):
+        return result
+    ks = solver.ks
+    probe = _mix_frontier(result.mo_coeff[0], ks.system.nalpha_nbeta, SADDLE_PROBE_ANGLE)
+    energy = float(ks.energy(solver.density_from(probe))[0])
+    if energy > result.energy - SADDLE_PROBE_DROP:
+        return result
+    solver.best = (math.inf, None, None)
+    converged, density, fock, energy, terms, _, _ = solver.minimise(*tolerances, orbitals=probe)
+    return solver.finish(fock, energy, terms, density) if converged and energy < result.energy else result
 
 
 def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFResult:
@@ -347,7 +390,10 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
             max(config.level_shift, 0.25),
         )
     if converged:
-        return solver.finish(fock, energy, terms, density)
+        result = solver.finish(fock, energy, terms, density)
+        if config.break_symmetry and ks.nspin == 2:
+            result = _leave_symmetric_saddle(solver, result, tolerances)
+        return result
     raise SCFNotConverged(
         f"SCF did not converge for {''.join(ks.system.symbols)} with {ks.functional.name} after "
         f"{solver.cycles} cycles: last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
