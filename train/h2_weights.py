@@ -16,8 +16,10 @@ lr 0.02 on frozen r2SCAN densities; ``train/nnxc-r2scan-2026.12.1.yaml``) is tra
 training pool plus exact H2 binding energies at ``--distances`` with entry weight W
 (:func:`ase_nnxc.train.h2.binding_curve_entries`; W = 0 is the recipe itself). The trained
 functional's self-consistent H2 curve in ``--basis`` is then compared with FCI/aug-cc-pVQZ
-over 0.5-1.5 Angstrom, as ``benchmarks/accuracy.py`` does. Only training data and the H2
-curve are used: no test molecule and no held-out IP is evaluated.
+over 0.5-1.5 Angstrom, as ``benchmarks/accuracy.py`` does, and printed with the base weight b
+and the MAE and mean signed error of the training pool's atomic IPs at the frozen densities
+(b shifts every IP, held-out ones included). Only training data and the H2 curve are used: no
+test molecule and no held-out IP is evaluated.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from ase_nnxc import accuracy
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
+from ase_nnxc.train.pretrain import FrozenSet
 
 
 def main() -> None:
@@ -85,10 +88,13 @@ def main() -> None:
     frozen = frozen_densities(pool + h2_points, fresh(), "r2scan", args.basis, args.cache)
     # Every IP beyond H-Ar whose densities are cached is printed, trained on (--extra-ips) or not.
     extra_ips = extra_ip_set(frozen, args.basis)
+    # The atomic IPs of the training pool: how the fit moves them foretells the held-out IPs.
+    training_ips = FrozenSet(frozen, [e for e in pool if e.e_type == "ie" and e.name not in trained_ips])
     print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
     print(
         "weight  seed    max  "
         + " ".join(f"{r:5.2f}" for r in distances[window])
+        + "        b  IP MAE  IP MSE"
         + "".join(f"  {e.name:>8}" for e in (extra_ips.entries if extra_ips else []))
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -107,6 +113,8 @@ def main() -> None:
             curve = accuracy.h2_curve(accuracy.Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies")
             deviation = (curve - fci)[window]
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
+            ip_errors = frozen_errors(functional, training_ips)
+            cells += f"  {float(functional.b):7.5f}  {np.abs(ip_errors).mean():6.2f}  {ip_errors.mean():+6.2f}"
             if extra_ips:
                 cells += "".join(f"  {err:+8.2f}" for err in frozen_errors(functional, extra_ips))
             print(f"{weight:6g}  {seed:4d}  {np.nanmax(np.abs(deviation)):5.2f}  {cells}", flush=True)
