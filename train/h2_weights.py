@@ -57,6 +57,7 @@ def main() -> None:
     parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 5.0, 20.0])
     parser.add_argument("--distances", type=float, nargs="+", default=list(TRAINING_DISTANCES))
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--lr", type=float, default=0.02, help="Adam learning rate of the frozen-density fit")
     parser.add_argument(
         "--seed", type=int, nargs="+", default=[0], help="seeds of the network's initial weights, one run each"
     )
@@ -90,7 +91,10 @@ def main() -> None:
     extra_ips = extra_ip_set(frozen, args.basis)
     # The atomic IPs of the training pool: how the fit moves them foretells the held-out IPs.
     training_ips = FrozenSet(frozen, [e for e in pool if e.e_type == "ie" and e.name not in trained_ips])
-    print(f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps; columns: distance (Angstrom)")
+    print(
+        f"H2 curve minus FCI (kcal/mol), {args.basis}, {args.steps} steps at lr {args.lr:g}; "
+        "columns: distance (Angstrom)"
+    )
     print(
         "weight  seed    max  "
         + " ".join(f"{r:5.2f}" for r in distances[window])
@@ -102,7 +106,7 @@ def main() -> None:
             functional = fresh(seed)
             extra = [replace(e, weight=weight) for e in h2_points] if weight > 0 else []
             params = [p for p in functional.parameters() if p.requires_grad]
-            optimiser = torch.optim.Adam(params, lr=0.02)
+            optimiser = torch.optim.Adam(params, lr=args.lr)
             fit_steps(functional, pool + extra, frozen, 0, args.steps, optimiser, args.freeze_b_after)
             suffix = "" if args.seed == [0] else f"-seed-{seed}"
             path = Path(args.save or tmp) / f"h2-weight-{weight:g}{suffix}.pt"
