@@ -49,8 +49,8 @@ class NNXC(Calculator):
         that a closed shell can reach a lower broken-symmetry solution: stretched bonds beyond
         the Coulson-Fischer point, where the restricted energy rises far above the
         dissociation limit. Where no such solution exists (bonds near equilibrium) the SCF
-        returns to the restricted energy. Warm starts are mixed the same way (a nearly
-        symmetric one can slide back to the symmetric solution), so they save fewer cycles.
+        returns to the restricted energy; a symmetric solution is also tested and left downhill
+        where it is a saddle point. Warm starts are mixed too, so they save fewer cycles.
     grid_level : int, default 3
         PySCF integration grid level, 0-9.
     conv_tol : float, default 1e-9

@@ -40,9 +40,10 @@ class SCFConfig:
     break_symmetry: bool = False
     """Unrestricted runs only: start every SCF, warm starts included, from the guess's orbitals with
     each spin's highest filled and lowest empty orbital mixed by +45 degrees (alpha) and -45
-    degrees (beta), so that a closed shell can leave the spin-symmetric solution for a lower
-    broken-symmetry one (stretched bonds, beyond the Coulson-Fischer point). Where no lower
-    solution exists the SCF returns to the symmetric one."""
+    degrees (beta); if the SCF still ends spin-symmetric, test that solution by a small mixing
+    and go downhill if it is a saddle point. So a closed shell can reach a lower broken-symmetry
+    solution (stretched bonds, beyond the Coulson-Fischer point); where none exists the SCF
+    returns the symmetric one."""
     require_aufbau: bool = True
     """Accept a converged density only if no empty orbital lies below a filled one. Open-shell
     atoms with partly filled degenerate shells may have no such integer-occupation solution;

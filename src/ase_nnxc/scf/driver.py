@@ -18,8 +18,9 @@ LINEAR_DEPENDENCE = 1e-8
 #: Largest energy (Hartree) by which an empty orbital may lie below a filled one at convergence
 #: (degenerate orbitals can mix arbitrarily, so exact ordering cannot be asked for).
 AUFBAU_TOL = 1e-4
-#: Largest alpha-beta density-matrix difference of a solution treated as spin-symmetric.
-SYMMETRIC_DENSITY = 1e-4
+#: Largest spin contamination, <S^2> - S_z (S_z + 1), of a solution treated as spin-symmetric
+#: (the density matrices themselves may differ by 1e-3 along flat directions of diffuse bases).
+SYMMETRIC_CONTAMINATION = 1e-3
 #: Frontier-orbital mixing angle (radians) and energy drop (Hartree) that show a symmetric
 #: solution of a ``break_symmetry`` run to be a saddle point.
 SADDLE_PROBE_ANGLE = 0.1
@@ -311,15 +312,15 @@ def _leave_symmetric_saddle(solver: _Solver, result: SCFResult, tolerances) -> S
     Coulson-Fischer point). Mixing its frontier orbitals by a small angle lowers the energy
     exactly then; the direct minimisation, which only goes downhill, continues from there.
     """
-    density = result.density
-    if not torch.allclose(density[0], density[1], atol=SYMMETRIC_DENSITY):
-        return result
     ks = solver.ks
+    nalpha, nbeta = ks.system.nalpha_nbeta
+    sz = 0.5 * (nalpha - nbeta)
+    if result.spin_square(solver.overlap) - sz * (sz + 1) > SYMMETRIC_CONTAMINATION:
+        return result
     probe = _mix_frontier(result.mo_coeff[0], ks.system.nalpha_nbeta, SADDLE_PROBE_ANGLE)
     energy = float(ks.energy(solver.density_from(probe))[0])
     if energy > result.energy - SADDLE_PROBE_DROP:
         return result
-    solver.best = (math.inf, None, None)
     converged, density, fock, energy, terms, _, _ = solver.minimise(*tolerances, orbitals=probe)
     return solver.finish(fock, energy, terms, density) if converged and energy < result.energy else result
 
@@ -335,8 +336,9 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         Starting density matrices ``(nspin, nao, nao)``, or a previous :class:`SCFResult` of the
         same molecule at a nearby geometry (warm start, see :func:`project_orbitals`); PySCF's
         initial guess when ``None``. A restricted guess for an unrestricted run is split in
-        halves. With :attr:`SCFConfig.break_symmetry` every guess is replaced by
-        :func:`broken_symmetry_guess` of it.
+        halves. With :attr:`SCFConfig.break_symmetry` every guess, warm starts included, is
+        replaced by :func:`broken_symmetry_guess` of it, and a spin-symmetric solution is
+        tested for a lower broken-symmetry one (:func:`_leave_symmetric_saddle`).
 
     Raises
     ------
@@ -363,8 +365,8 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         if density.shape != (ks.nspin, ks.nao, ks.nao):
             raise ValueError(f"Guess density has shape {tuple(density.shape)}, expected {(ks.nspin, ks.nao, ks.nao)}.")
     if config.break_symmetry and ks.nspin == 2:
-        # Every start, warm ones included: a nearly symmetric warm start can slide back to the
-        # symmetric saddle point even where a broken solution lies far below.
+        # Warm starts too: one that is nearly symmetric tends to stay so where a broken solution
+        # lies below, and the saddle test after convergence mixes in only the lowest empty orbital.
         density = broken_symmetry_guess(ks, density)
     solver = _Solver(ks, config.verbose)
     tolerances = (config.max_cycle, config.conv_tol, config.gradient_tolerance)
