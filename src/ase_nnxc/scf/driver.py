@@ -133,6 +133,19 @@ class _Solver:
         occ = self.occ if occ is None else occ
         return torch.einsum("smi,si,sni->smn", mo_coeff, occ, mo_coeff)
 
+    def broken_symmetry_guess(self, density: torch.Tensor) -> torch.Tensor:
+        """Spin densities ``(2, nao, nao)`` with the frontier orbitals of ``density`` mixed.
+
+        The orbitals are those of the Kohn-Sham Fock matrix of ``density``'s spin average. For
+        each spin the highest filled orbital ``h`` and the lowest empty one ``u`` become
+        ``(h + u) / sqrt 2`` (alpha) and ``(h - u) / sqrt 2`` (beta): for a stretched bond, one
+        spin on each end (:attr:`SCFConfig.break_symmetry`).
+        """
+        average = 0.5 * density.sum(0)
+        fock = self.ks.fock(torch.stack([average, average]))[0][0]
+        _, coeff = _diagonalise(fock, self.x)
+        return self.density_from(_mix_frontier(coeff, self.ks.system.nalpha_nbeta, math.pi / 4))
+
     @property
     def per_orbital(self) -> float:
         """Electrons per filled orbital: 2 restricted, 1 unrestricted."""
@@ -289,22 +302,6 @@ def _mix_frontier(coeff: torch.Tensor, counts, angle: float) -> torch.Tensor:
     return torch.stack(spins)
 
 
-def broken_symmetry_guess(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
-    """Spin densities ``(2, nao, nao)`` with the frontier orbitals of ``density`` mixed.
-
-    The orbitals are those of the Kohn-Sham Fock matrix of ``density``'s spin average. For each
-    spin the highest filled orbital ``h`` and the lowest empty one ``l`` become
-    ``(h + l) / sqrt 2`` (alpha) and ``(h - l) / sqrt 2`` (beta): for a stretched bond, one
-    spin on each end (:attr:`SCFConfig.break_symmetry`).
-    """
-    average = 0.5 * density.sum(0)
-    fock = ks.fock(torch.stack([average, average]))[0][0]
-    _, coeff = _diagonalise(fock, _orthogonaliser(ks.overlap.detach()))
-    orbitals = _mix_frontier(coeff, ks.system.nalpha_nbeta, math.pi / 4)
-    occ = _occupations(ks, coeff.shape[1])
-    return torch.einsum("smi,si,sni->smn", orbitals, occ, orbitals)
-
-
 def _leave_symmetric_saddle(solver: _Solver, result: SCFResult, tolerances) -> SCFResult:
     """A lower broken-symmetry solution, if a spin-symmetric ``result`` is a saddle point.
 
@@ -337,7 +334,7 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         same molecule at a nearby geometry (warm start, see :func:`project_orbitals`); PySCF's
         initial guess when ``None``. A restricted guess for an unrestricted run is split in
         halves. With :attr:`SCFConfig.break_symmetry` every guess, warm starts included, is
-        replaced by :func:`broken_symmetry_guess` of it, and a spin-symmetric solution is
+        replaced by ``_Solver.broken_symmetry_guess`` of it, and a spin-symmetric solution is
         tested for a lower broken-symmetry one (:func:`_leave_symmetric_saddle`).
 
     Raises
@@ -364,11 +361,11 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
             density = density.sum(0, keepdim=True)
         if density.shape != (ks.nspin, ks.nao, ks.nao):
             raise ValueError(f"Guess density has shape {tuple(density.shape)}, expected {(ks.nspin, ks.nao, ks.nao)}.")
+    solver = _Solver(ks, config.verbose)
     if config.break_symmetry and ks.nspin == 2:
         # Warm starts too: one that is nearly symmetric tends to stay so where a broken solution
         # lies below, and the saddle test after convergence mixes in only the lowest empty orbital.
-        density = broken_symmetry_guess(ks, density)
-    solver = _Solver(ks, config.verbose)
+        density = solver.broken_symmetry_guess(density)
     tolerances = (config.max_cycle, config.conv_tol, config.gradient_tolerance)
     converged, density, fock, energy, terms, de, err = solver.solve(
         density,
