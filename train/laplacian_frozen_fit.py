@@ -33,6 +33,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 from cross_validate import MODEL_OPTIONS, SCF_CONFIG, TYPE_WEIGHTS, heavy_atoms
+from laplacian_separation import reduced_laplacian
 from pyscf import dft
 
 from ase_nnxc.grid.becke import MolecularGrid
@@ -42,18 +43,15 @@ from ase_nnxc.train.checkpoint import build_functional
 from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
 from ase_nnxc.train.pretrain import DENSITY_CUTOFF, FrozenSet
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
-from ase_nnxc.xc.features import DENSITY_FLOOR, FeatureMap
+from ase_nnxc.xc.features import DENSITY_FLOOR
 from ase_nnxc.xc.neural import NeuralMetaGGA
-
-#: ``4 (3 pi^2)^(2/3)``: the reduced Laplacian's denominator is this times ``rho^(5/3)``.
-Q_SCALE = 4.0 * (3.0 * np.pi**2) ** (2.0 / 3.0)
 
 
 class LaplacianMetaGGA(NeuralMetaGGA):
     """``nn-mgga`` with the reduced Laplacian of the total density as one more input.
 
-    Energies only: the reduced Laplacian of the points being evaluated is set in
-    :attr:`q` before each call (the feature maps of the core carry no Laplacian).
+    Energies only: the reduced Laplacian of the points it will be evaluated on is set in
+    :attr:`q` beforehand (the feature maps of the core carry no Laplacian).
     """
 
     _n_local = 4
@@ -70,7 +68,7 @@ class LaplacianMetaGGA(NeuralMetaGGA):
         return uniform[:3] + [torch.zeros_like(descriptors[3])] + uniform[4:]
 
 
-def reduced_laplacian(spec, system, keep_count: int) -> torch.Tensor:
+def frozen_reduced_laplacian(spec, system, keep_count: int) -> torch.Tensor:
     """Reduced Laplacian of ``system``'s frozen total density on its retained grid points."""
     mol = spec.to_system().to_mole()
     grid = MolecularGrid(mol, SCF_CONFIG.grid_level)
@@ -89,22 +87,13 @@ def reduced_laplacian(spec, system, keep_count: int) -> torch.Tensor:
         ao = dft.numint.eval_ao(mol, coords[block], deriv=2)
         values = dft.numint.eval_rho(mol, ao, total, xctype="MGGA", with_lapl=True)
         lapl[block] = values[4]
-    rho_total = torch.from_numpy(system.features[:, 0].sum(0).numpy()).clamp(min=DENSITY_FLOOR)
-    return torch.from_numpy(lapl) / (Q_SCALE * rho_total ** (5.0 / 3.0))
+    rho_total = system.features[:, 0].sum(0).clamp(min=DENSITY_FLOOR).numpy()
+    return torch.from_numpy(reduced_laplacian(rho_total, lapl))
 
 
-def system_energies(functional, data: FrozenSet, q: torch.Tensor | None) -> torch.Tensor:
-    """Total energies at the frozen densities (the additive hybrid's branch of :class:`FrozenSet`)."""
-    if q is not None:
-        functional.model.q = q
-    energy_density = functional.model(FeatureMap(data.features))
-    model_xc = torch.zeros_like(data.energy).index_add(0, data.segment, data.weights * energy_density)
-    return data.energy - data.xc_energy + functional.a * model_xc + functional.b * data.base_xc_energy
-
-
-def errors(functional, data: FrozenSet, q) -> torch.Tensor:
-    """Prediction minus target of every entry, kcal/mol."""
-    return (data.coefficients @ system_energies(functional, data, q) - data.targets) * HARTREE_TO_KCAL_PER_MOL
+def errors(functional, data: FrozenSet) -> torch.Tensor:
+    """Prediction minus target of every entry, kcal/mol (differentiable, unlike ``frozen_errors``)."""
+    return (data.predictions(functional) - data.targets) * HARTREE_TO_KCAL_PER_MOL
 
 
 def main() -> None:
@@ -134,7 +123,7 @@ def main() -> None:
             f"{len(data.skipped)} entries lack frozen densities in {args.cache}: run train/h2_weights.py first"
         )
     specs = {s.key: s for e in data.entries for s in e.systems}
-    q = torch.cat([reduced_laplacian(specs[k], frozen[k], frozen[k].weights.numel()) for k in data.keys])
+    q = torch.cat([frozen_reduced_laplacian(specs[k], frozen[k], frozen[k].weights.numel()) for k in data.keys])
     loss_weights = torch.tensor([e.weight * TYPE_WEIGHTS[e.e_type] for e in data.entries], dtype=torch.float64)
     is_h2 = np.array([e in h2 for e in data.entries])
     is_ae = np.array([e.e_type == "ae" for e in data.entries]) & ~is_h2
@@ -159,21 +148,21 @@ def main() -> None:
         b = {"b": 1.0} if args.fixed_b is None else {"b": args.fixed_b, "train_b": False}
         functional = build_functional("nn-mgga", {**options, "seed": seed}, "r2scan", **b)
         if with_q:
-            model = LaplacianMetaGGA(**{**options, "seed": seed})
-            functional.model = model
+            functional.model = LaplacianMetaGGA(**{**options, "seed": seed})
+            functional.model.q = q
         params = [p for p in functional.parameters() if p.requires_grad]
         optimiser = torch.optim.Adam(params, lr=args.lr)
         done = 0
         for stop in args.steps:
             for _ in range(stop - done):
                 optimiser.zero_grad()
-                err = errors(functional, data, q if with_q else None)
+                err = errors(functional, data)
                 loss = (loss_weights * err**2).sum() / loss_weights.sum()
                 loss.backward()
                 optimiser.step()
             done = stop
             with torch.no_grad():
-                err = errors(functional, data, q if with_q else None).numpy()
+                err = errors(functional, data).numpy()
             cells = "".join(f" {x:+6.2f}" for x in err[is_h2])
             name = "+ q" if with_q else "nn-mgga"
             fitted = is_ae & ~validation

@@ -42,9 +42,14 @@ ALPHA_EDGES = np.array([0.0, 0.05, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0])
 Q_EDGES = np.arange(-3.0, 3.01, 0.25)
 
 
-def reduced_features(mol: gto.Mole, basis_spin: int) -> dict[str, np.ndarray]:
+def reduced_laplacian(rho: np.ndarray, laplacian: np.ndarray) -> np.ndarray:
+    """``q = lap(rho) / (4 (3 pi^2)^(2/3) rho^(5/3))`` of a total density."""
+    return laplacian / (4.0 * (3.0 * np.pi**2) ** (2.0 / 3.0) * rho ** (5.0 / 3.0))
+
+
+def reduced_features(mol: gto.Mole) -> dict[str, np.ndarray]:
     """Electrons per grid point and the reduced inputs, from a self-consistent r2SCAN density."""
-    mf = (dft.RKS if basis_spin == 0 else dft.UKS)(mol)
+    mf = (dft.RKS if mol.spin == 0 else dft.UKS)(mol)
     mf.xc = "r2scan"
     mf.grids.level = 3
     mf.kernel()
@@ -68,7 +73,7 @@ def reduced_features(mol: gto.Mole, basis_spin: int) -> dict[str, np.ndarray]:
         "log_rs": np.log((3 / (4 * np.pi * n)) ** (1 / 3)),
         "s": np.sqrt(grad2) / (2 * kf * n),
         "alpha": np.clip(total[5] - tau_w, 0, None) / (tau_unif * spin_scale),
-        "q": total[4] / (4 * kf**2 * n),
+        "q": reduced_laplacian(n, total[4]),
         "zeta": zeta,
     }
 
@@ -87,20 +92,6 @@ def cell_populations(features: dict[str, np.ndarray], with_q: bool) -> np.ndarra
     return histogram
 
 
-def molecule(spec) -> tuple[gto.Mole, int]:
-    """PySCF molecule of a dataset system (moldesc in Bohr)."""
-    atoms = [part.split() for part in spec.moldesc.split(";") if part.strip()]
-    mol = gto.M(
-        atom=[(a[0], [float(x) for x in a[1:]]) for a in atoms],
-        unit="Bohr",
-        basis=spec.basis,
-        spin=spec.spin,
-        charge=spec.charge,
-        verbose=0,
-    )
-    return mol, spec.spin
-
-
 def main() -> None:
     """Print the uncovered electrons of H2 at each distance."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,15 +108,14 @@ def main() -> None:
         if entry.e_type != "ae":
             continue
         spec = entry.systems[0]
-        symbols = [part.split()[0] for part in spec.moldesc.split(";") if part.strip()]
-        if symbols == ["H", "H"]:
+        if spec.to_system().symbols == ["H", "H"]:
             continue  # the H2 points themselves
         pool.setdefault(spec.key, spec)
     specs = list(pool.values())[: args.limit]
 
     covered = {False: None, True: None}
     for spec in tqdm(specs, desc="training molecules", unit="mol"):
-        features = reduced_features(*molecule(spec))
+        features = reduced_features(spec.to_system().to_mole())
         for with_q in covered:
             cells = cell_populations(features, with_q)
             covered[with_q] = cells if covered[with_q] is None else np.maximum(covered[with_q], cells)
@@ -137,7 +127,7 @@ def main() -> None:
     )
     for distance in args.distances:
         mol = gto.M(atom=f"H 0 0 0; H 0 0 {distance}", basis=args.basis, verbose=0)
-        features = reduced_features(mol, 0)
+        features = reduced_features(mol)
         uncovered = {}
         for with_q, pool_cells in covered.items():
             cells = cell_populations(features, with_q)
