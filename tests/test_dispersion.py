@@ -1,0 +1,178 @@
+"""D4 dispersion: against dftd4's own routes, finite differences, and where parameters come from.
+
+The references are independent code paths for the same geometry and parameters: dftd4's ASE
+calculator (`dftd4.ase.DFTD4`: Angstrom and eV, the library's compiled parameter table looked
+up by method name) and, where installed, PySCF's `pyscf-dispersion` (a separately built
+libdftd4 through ctypes). ase_nnxc reads its parameters from dftd4's parameters.toml and calls
+the library through `dftd4.interface` with explicit damping values.
+"""
+
+import json
+
+import numpy as np
+import pytest
+from ase.build import molecule
+from ase.collections import s22
+from dftd4.ase import DFTD4
+from dftd4.interface import DampingParam, DispersionModel
+
+from ase_nnxc.dispersion import LIBXC_SPELLINGS, D4Parameters, d4_parameters, dispersion_energy_gradient
+from ase_nnxc.units import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM, HARTREE_TO_EV
+
+
+def _structures():
+    ethanol_cation = molecule("CH3CH2OH")
+    acetate = molecule("CH3COOH")
+    return [
+        ("water dimer", s22["Water_dimer"], 0),
+        ("benzene-methane", s22["Benzene-methane_complex"], 0),
+        ("ethanol", molecule("CH3CH2OH"), 0),
+        ("ethanol cation", ethanol_cation, 1),
+        ("acetic acid anion", acetate, -1),
+        ("chloromethane", molecule("CH3Cl"), 0),
+    ]
+
+
+STRUCTURES = _structures()
+
+
+def _reference(atoms, charge, **dftd4_options):
+    """Energy (Hartree) and gradient (Hartree/Bohr) from dftd4's ASE calculator."""
+    atoms = atoms.copy()
+    charges = np.zeros(len(atoms))
+    charges[0] = charge  # dftd4.ase takes the total charge from the initial charges
+    atoms.set_initial_charges(charges)
+    atoms.calc = DFTD4(**dftd4_options)
+    energy = atoms.get_potential_energy() / HARTREE_TO_EV
+    gradient = -atoms.get_forces() / HARTREE_TO_EV * BOHR_TO_ANGSTROM
+    return energy, gradient
+
+
+def _ours(atoms, charge, params):
+    return dispersion_energy_gradient(atoms.numbers, atoms.positions * ANGSTROM_TO_BOHR, charge, params)
+
+
+@pytest.mark.parametrize("functional", ["r2scan", "b3lyp", "pbe", "pbe0", "tpss", "scan"])
+@pytest.mark.parametrize(("label", "atoms", "charge"), STRUCTURES, ids=[s[0] for s in STRUCTURES])
+def test_energy_and_gradient_equal_dftd4_ase_calculator(functional, label, atoms, charge):
+    energy, gradient = _ours(atoms, charge, d4_parameters(functional))
+    reference_energy, reference_gradient = _reference(atoms, charge, method=functional)
+    assert energy == pytest.approx(reference_energy, abs=1e-10)
+    assert np.abs(gradient - reference_gradient).max() < 1e-10
+    assert energy < -1e-4  # a real dispersion energy, not a zero
+
+
+@pytest.mark.parametrize("functional", ["r2scan", "b3lyp", "pbe"])
+def test_energy_and_gradient_equal_pyscf_dispersion(functional):
+    pyscf_d4 = pytest.importorskip("pyscf.dispersion.dftd4")
+    from ase_nnxc.system import MolecularSystem
+
+    for _, atoms, charge in STRUCTURES:
+        spin = int(sum(atoms.numbers) - charge) % 2
+        mol = MolecularSystem.from_atoms(atoms, basis="sto-3g", charge=charge, spin=spin).to_mole()
+        reference = pyscf_d4.DFTD4Dispersion(mol, xc=functional).get_dispersion(grad=True)
+        energy, gradient = _ours(atoms, charge, d4_parameters(functional))
+        assert energy == pytest.approx(float(reference["energy"]), abs=1e-10)
+        assert np.abs(gradient - reference["gradient"]).max() < 1e-10
+
+
+def test_the_charge_changes_the_dispersion_energy():
+    atoms = molecule("CH3CH2OH")
+    params = d4_parameters("r2scan")
+    neutral, cation = (_ours(atoms, charge, params)[0] for charge in (0, 1))
+    assert abs(neutral - cation) > 1e-5
+
+
+def test_explicit_parameters_equal_dftd4_with_the_same_tweaks():
+    atoms = s22["Methane_dimer"]
+    values = {"s8": 0.8, "a1": 0.45, "a2": 5.1, "s9": 0.5}
+    energy, gradient = _ours(atoms, 0, values)
+    reference_energy, reference_gradient = _reference(atoms, 0, params_tweaks=values)
+    assert energy == pytest.approx(reference_energy, abs=1e-10)
+    assert np.abs(gradient - reference_gradient).max() < 1e-10
+
+
+def test_every_mapped_table_row_equals_the_compiled_library_row():
+    atoms = s22["Formamide_dimer"]
+    model = DispersionModel(atoms.numbers, atoms.positions * ANGSTROM_TO_BOHR, 0.0)
+    for method, spellings in LIBXC_SPELLINGS.items():
+        reference = float(model.get_dispersion(DampingParam(method=method), grad=False)["energy"])
+        for spelling in spellings:
+            params = d4_parameters(spelling)
+            assert params.functional == method, spelling
+            assert _ours(atoms, 0, params)[0] == pytest.approx(reference, abs=1e-12), spelling
+
+
+@pytest.mark.parametrize(("label", "atoms", "charge"), [STRUCTURES[1], STRUCTURES[4]], ids=["neutral", "anion"])
+def test_gradient_equals_central_differences_of_the_energy(label, atoms, charge):
+    params = d4_parameters("r2scan")
+    positions = atoms.positions * ANGSTROM_TO_BOHR
+    _, gradient = dispersion_energy_gradient(atoms.numbers, positions, charge, params)
+    step = 1e-4
+    numeric = np.zeros_like(positions)
+    for index in np.ndindex(*positions.shape):
+        energies = []
+        for sign in (1, -1):
+            moved = positions.copy()
+            moved[index] += sign * step
+            energies.append(dispersion_energy_gradient(atoms.numbers, moved, charge, params)[0])
+        numeric[index] = (energies[0] - energies[1]) / (2 * step)
+    assert np.abs(gradient).max() > 1e-5
+    assert np.abs(numeric - gradient).max() < 1e-9
+
+
+@pytest.mark.parametrize(
+    ("spelling", "row"),
+    [
+        ("R2SCAN", "r2scan"),
+        ("pbe,pbe", "pbe"),
+        ("gga_x_pbe,gga_c_pbe", "pbe"),
+        ("b88,lyp", "blyp"),
+        ("bp86", "bp"),
+        ("b3lyp5", "b3lyp"),
+        ("pbeh", "pbe0"),
+        ("wb97x", "wb97x-2008"),
+        ("b97m", "b97m"),
+        ("torch-pbe", "pbe"),
+    ],
+)
+def test_spellings_reach_the_right_row(spelling, row):
+    assert d4_parameters(spelling).functional == row
+
+
+@pytest.mark.parametrize(
+    ("functional", "match"),
+    [
+        ("lda,vwn", r"'lda,vwn'.*dispersion=\{'s8'"),
+        ("b97m-v", "VV10"),
+        ("nonsense", "'nonsense'"),
+        ("r2scan-3c", "'r2scan-3c'"),
+    ],
+)
+def test_a_functional_without_parameters_is_a_clear_error(functional, match):
+    with pytest.raises(ValueError, match=match):
+        d4_parameters(functional)
+
+
+@pytest.mark.parametrize(
+    ("values", "match"),
+    [
+        ({"s8": 1.0, "a1": 0.4}, "lack a2"),
+        ({"s8": 1.0, "a1": 0.4, "a2": 5.0, "s10": 1.0}, "'s10'"),
+        ({"s8": float("nan"), "a1": 0.4, "a2": 5.0}, "s8 must be finite"),
+        ({"s8": 1.0, "a1": -0.1, "a2": 5.0}, "a1"),
+        ({"s8": "x", "a1": 0.4, "a2": 5.0}, "s8 must be a number"),
+        ({"s8": 1.0, "a1": 0.4, "a2": 5.0, "alp": 0}, "alp"),
+    ],
+)
+def test_bad_explicit_parameters_are_rejected(values, match):
+    with pytest.raises(ValueError, match=match):
+        d4_parameters(values)
+
+
+def test_parameters_round_trip_through_json():
+    params = d4_parameters("b3lyp")
+    data = json.loads(json.dumps(params.as_dict()))
+    assert set(data) == {"s6", "s8", "a1", "a2", "s9", "alp", "functional", "source"}
+    assert D4Parameters.from_dict(data) == params
+    assert data["s8"] == 2.02929367 and data["a1"] == 0.40868035 and data["a2"] == 4.53807137  # dftd4's table
