@@ -8,6 +8,7 @@ the library through `dftd4.interface` with explicit damping values.
 """
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from dftd4.ase import DFTD4
 from dftd4.interface import DampingParam, DispersionModel
 
 from ase_nnxc.dispersion import LIBXC_SPELLINGS, D4Parameters, d4_parameters, dispersion_energy_gradient
+from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.units import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM, HARTREE_TO_EV
 
 
@@ -176,3 +178,72 @@ def test_parameters_round_trip_through_json():
     assert set(data) == {"s6", "s8", "a1", "a2", "s9", "alp", "functional", "source"}
     assert D4Parameters.from_dict(data) == params
     assert data["s8"] == 2.02929367 and data["a1"] == 0.40868035 and data["a2"] == 4.53807137  # dftd4's table
+
+
+def test_the_shipped_functional_takes_r2scan_parameters():
+    shipped, r2scan = d4_parameters("nnxc"), d4_parameters("r2scan")
+    assert shipped.as_dict() | {"source": ""} == r2scan.as_dict() | {"source": ""}
+    assert "base functional 'r2scan' of 'nnxc'" in shipped.source
+
+
+STORED = {"s6": 1.0, "s8": 0.71, "a1": 0.42, "a2": 5.3, "s9": 1.0, "alp": 16.0, "functional": "toy", "source": "fit"}
+
+
+def _checkpoint(path, base, dispersion=None):
+    functional = build_functional("nn-lda", {"hidden": [3]}, base)
+    meta = {"model": "nn-lda", "options": {"hidden": [3]}, "base": base, "basis": "sto-3g"}
+    if dispersion is not None:
+        meta["dispersion"] = dispersion
+    save_checkpoint(path, functional, meta)
+    return str(path)
+
+
+def test_a_checkpoint_with_stored_parameters_gets_those(tmp_path):
+    path = _checkpoint(tmp_path / "toy.pt", "pbe", {"model": "d4", "parameters": STORED})
+    params = d4_parameters(path)
+    assert (params.s8, params.a1, params.a2, params.functional) == (0.71, 0.42, 5.3, "toy")
+    assert "stored with the weights" in params.source and "toy.pt" in params.source
+    # Without stored parameters the same model on PBE takes PBE's; on LDA there are none.
+    assert d4_parameters(_checkpoint(tmp_path / "bare.pt", "pbe")).s8 == d4_parameters("pbe").s8
+    with pytest.raises(ValueError, match="stores no D4 parameters.*'lda,vwn'"):
+        d4_parameters(_checkpoint(tmp_path / "lda.pt", "lda,vwn"))
+    with pytest.raises(ValueError, match="toy.pt.*stored dispersion"):
+        d4_parameters(_checkpoint(tmp_path / "toy.pt", "pbe", {"model": "d3", "parameters": STORED}))
+
+
+def test_training_config_writes_the_parameters_into_the_checkpoint(tmp_path):
+    import yaml
+
+    from ase_nnxc.train.config import ConfigError, TrainConfig
+    from ase_nnxc.train.trainer import Trainer
+
+    example = Path(__file__).parents[1] / "examples" / "data" / "deepchem_example.yaml"
+    entries = yaml.safe_load(example.read_text())
+    for system in (s for entry in entries for s in entry["systems"]):
+        system["basis"] = "sto-3g"
+    data = tmp_path / "data.yaml"
+    data.write_text(yaml.safe_dump(entries))
+
+    def write_config(tmp_path, data, **extra):
+        path = tmp_path / "config.yaml"
+        config = {
+            "train": str(data),
+            "model": {"name": "nn-lda", "options": {"hidden": [3]}},
+            "base": "lda,vwn",
+            "epochs": 0,
+            "output": str(tmp_path / "run"),
+            **extra,
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    explicit = {"s8": 0.5, "a1": 0.4, "a2": 5.0}
+    trainer = Trainer(TrainConfig.from_yaml(write_config(tmp_path, data, dispersion=explicit)), progress=False)
+    params = d4_parameters(str(trainer.save("weights.pt", with_state=False)))
+    assert (params.s8, params.a1, params.a2) == (0.5, 0.4, 5.0) and "training config" in params.source
+    config = TrainConfig.from_yaml(write_config(tmp_path, data, base="pbe", dispersion="d4"))
+    assert config.dispersion_metadata()["parameters"]["s8"] == d4_parameters("pbe").s8
+    path = write_config(tmp_path, data, dispersion="d4")  # base lda,vwn: no table row
+    with pytest.raises(ConfigError, match=r"config\.yaml: dispersion: No D4 parameters"):
+        TrainConfig.from_yaml(path)
+    assert yaml.safe_load(path.read_text())["dispersion"] == "d4"

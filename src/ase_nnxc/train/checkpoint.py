@@ -26,8 +26,9 @@ class CheckpointError(ValueError):
 def save_checkpoint(path, functional, meta: dict, training: dict | None = None) -> None:
     """Atomically write ``functional`` (a :class:`~ase_nnxc.xc.neural.HybridXC`) and metadata.
 
-    ``meta`` holds ``model`` (registered name), ``options``, ``base``, ``basis`` and
-    ``grid_level``; ``training`` the resumable state (optional).
+    ``meta`` holds ``model`` (registered name), ``options``, ``base``, ``basis``,
+    ``grid_level`` and optionally ``dispersion`` (``{"model": "d4", "parameters": {...}}``,
+    see :mod:`ase_nnxc.dispersion`); ``training`` the resumable state (optional).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -87,7 +88,7 @@ def load_functional(path, expected_sha256: str | None = None):
     """The functional stored in a checkpoint, ready for ``NNXC(xc=...)``.
 
     The returned module carries ``default_basis`` and ``grid_level`` (what it was trained
-    with) and ``checkpoint_path``. With ``expected_sha256`` the file's hash is checked first.
+    with), ``dispersion`` (the stored D4 metadata, or ``None``) and ``checkpoint_path``. With ``expected_sha256`` the file's hash is checked first.
     """
     path = Path(path)
     if expected_sha256 is not None:
@@ -103,6 +104,7 @@ def load_functional(path, expected_sha256: str | None = None):
     functional.requires_grad_(False)
     functional.default_basis = payload["basis"]
     functional.grid_level = payload.get("grid_level", 3)
+    functional.dispersion = payload.get("dispersion")
     functional.checkpoint_path = str(path)
     functional.name = payload.get("name", path.stem)
     return functional

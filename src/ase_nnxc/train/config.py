@@ -15,11 +15,13 @@ Example::
     output: runs/nn-lda
     scf: {conv_tol: 1.0e-9, grid_level: 3}
     pretrain: {epochs: 100, rounds: 2, lr: 0.01}   # optional: frozen-density rounds first
+    dispersion: d4                 # optional: D4 parameters stored with the weights: the base
+                                   # functional's (d4) or explicit ({s8: .., a1: .., a2: ..})
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ase_nnxc.train.dataset import ENTRY_TYPES, read_yaml
@@ -70,6 +72,10 @@ class TrainConfig:
     pretrain: dict = field(default_factory=dict)
     """Frozen-density training before the SCF epochs (:mod:`ase_nnxc.train.pretrain`):
     ``epochs`` per round (0: none), ``rounds`` (re-converge and re-freeze), ``lr``, ``weight_decay``."""
+    dispersion: str | dict | None = None
+    """D4 parameters written into the checkpoint for use with the functional: ``"d4"`` (the base
+    functional's, from dftd4's table), a dict of explicit ones, or ``None``. They are recorded,
+    not fitted: the training losses compare Kohn-Sham energies without dispersion."""
     source: str = ""
     """The file this configuration came from (for messages)."""
 
@@ -95,6 +101,7 @@ class TrainConfig:
             raise ConfigError(f"{where}: pretrain rounds must be >= 1")
         if isinstance(self.validation, float) and not 0 < self.validation < 1:
             raise ConfigError(f"{where}: a validation fraction must lie in (0, 1), got {self.validation}")
+        self.dispersion_metadata()
 
     @classmethod
     def from_yaml(cls, path) -> TrainConfig:
@@ -117,6 +124,7 @@ class TrainConfig:
             "output",
             "scf",
             "pretrain",
+            "dispersion",
         }
         unknown = set(raw) - known
         if unknown:
@@ -155,12 +163,42 @@ class TrainConfig:
                 seed=int(raw.get("seed", 0)),
                 scf=dict(raw.get("scf", {})),
                 pretrain=dict(raw.get("pretrain") or {}),
+                dispersion=raw.get("dispersion"),
                 source=str(path),
             )
         except (TypeError, ValueError, AttributeError) as err:
             if isinstance(err, ConfigError):
                 raise
             raise ConfigError(f"{path}: {err}") from err
+
+    def dispersion_metadata(self) -> dict | None:
+        """The checkpoint's ``dispersion`` entry, ``{"model": "d4", "parameters": {...}}``, or ``None``.
+
+        Raises
+        ------
+        ConfigError
+            A ``dispersion`` value that is not ``d4``, ``none`` or a dict of D4 parameters, or
+            a base functional without D4 parameters; the message names the file.
+
+        """
+        from ase_nnxc.dispersion import D4Parameters, d4_parameters
+
+        where = self.source or "config"
+        value = self.dispersion
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        try:
+            if isinstance(value, str) and value.lower() == "d4":
+                params = d4_parameters(self.base)
+                source = f"training config {where}: base functional {self.base!r}, {params.source}"
+                params = replace(params, source=source)
+            elif isinstance(value, dict):
+                params = D4Parameters.from_dict(value, source=f"training config {where}")
+            else:
+                raise ValueError(f"must be d4, none or a mapping of D4 parameters, got {value!r}")
+        except ValueError as err:
+            raise ConfigError(f"{where}: dispersion: {err}") from err
+        return {"model": "d4", "parameters": params.as_dict()}
 
     def to_dict(self) -> dict:
         """Plain form stored in checkpoints."""

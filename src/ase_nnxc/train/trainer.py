@@ -155,7 +155,7 @@ class Trainer:
 
     # -- state -----------------------------------------------------------------------
     def _meta(self) -> dict:
-        return {
+        meta = {
             "model": self.config.model,
             "options": self.model_options,
             "base": self.config.base,
@@ -163,6 +163,10 @@ class Trainer:
             "grid_level": self.scf_config.grid_level,
             "name": Path(self.config.output).name,
         }
+        dispersion = self.config.dispersion_metadata()
+        if dispersion is not None:
+            meta["dispersion"] = dispersion
+        return meta
 
     def _training_state(self) -> dict:
         return {
