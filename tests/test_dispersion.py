@@ -12,11 +12,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ase import Atoms
 from ase.build import molecule
+from ase.calculators.calculator import InputError
 from ase.collections import s22
+from ase.io import write
 from dftd4.ase import DFTD4
 from dftd4.interface import DampingParam, DispersionModel
 
+from ase_nnxc import NNXC
+from ase_nnxc.cli import main
 from ase_nnxc.dispersion import LIBXC_SPELLINGS, D4Parameters, d4_parameters, dispersion_energy_gradient
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.units import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM, HARTREE_TO_EV
@@ -184,6 +189,7 @@ def test_the_shipped_functional_takes_r2scan_parameters():
     shipped, r2scan = d4_parameters("nnxc"), d4_parameters("r2scan")
     assert shipped.as_dict() | {"source": ""} == r2scan.as_dict() | {"source": ""}
     assert "base functional 'r2scan' of 'nnxc'" in shipped.source
+    assert NNXC(xc="nnxc", dispersion="d4").dispersion_parameters == shipped
 
 
 STORED = {"s6": 1.0, "s8": 0.71, "a1": 0.42, "a2": 5.3, "s9": 1.0, "alp": 16.0, "functional": "toy", "source": "fit"}
@@ -203,6 +209,7 @@ def test_a_checkpoint_with_stored_parameters_gets_those(tmp_path):
     params = d4_parameters(path)
     assert (params.s8, params.a1, params.a2, params.functional) == (0.71, 0.42, 5.3, "toy")
     assert "stored with the weights" in params.source and "toy.pt" in params.source
+    assert NNXC(xc=path, dispersion="d4").dispersion_parameters == params
     # Without stored parameters the same model on PBE takes PBE's; on LDA there are none.
     assert d4_parameters(_checkpoint(tmp_path / "bare.pt", "pbe")).s8 == d4_parameters("pbe").s8
     with pytest.raises(ValueError, match="stores no D4 parameters.*'lda,vwn'"):
@@ -247,3 +254,95 @@ def test_training_config_writes_the_parameters_into_the_checkpoint(tmp_path):
     with pytest.raises(ConfigError, match=r"config\.yaml: dispersion: No D4 parameters"):
         TrainConfig.from_yaml(path)
     assert yaml.safe_load(path.read_text())["dispersion"] == "d4"
+
+
+# He2 near its van der Waals distance, off-axis so that every force component is non-zero:
+# the D4 attraction and the Kohn-Sham repulsion are of the same size.
+HE2 = Atoms("He2", positions=[(0.0, 0.0, 0.0), (0.4, 0.7, 2.5)])
+FAST = {"basis": "6-31g", "grid_level": 2, "conv_tol": 1e-12}
+
+
+def test_calculator_adds_d4_to_energy_and_forces():
+    atoms, bare = HE2.copy(), HE2.copy()
+    atoms.calc = NNXC(xc="pbe", dispersion="d4", **FAST)
+    bare.calc = NNXC(xc="pbe", **FAST)
+    reference_energy, reference_gradient = _reference(HE2, 0, method="pbe")
+    difference = atoms.get_potential_energy() - bare.get_potential_energy()
+    assert difference == pytest.approx(reference_energy * HARTREE_TO_EV, abs=1e-9)
+    assert atoms.calc.dispersion_energy == pytest.approx(reference_energy * HARTREE_TO_EV, abs=1e-12)
+    forces = atoms.get_forces() - bare.get_forces()
+    assert np.abs(forces + reference_gradient * HARTREE_TO_EV / BOHR_TO_ANGSTROM).max() < 1e-8
+    assert atoms.calc.dispersion_parameters.functional == "pbe"
+    assert bare.calc.dispersion_energy is None and bare.calc.dispersion_parameters is None
+
+
+def test_calculator_forces_with_d4_equal_central_differences():
+    atoms = HE2.copy()
+    atoms.calc = NNXC(xc="pbe", dispersion="d4", **FAST)
+    forces = atoms.get_forces()
+    step = 1e-3  # Angstrom
+    numeric = np.zeros_like(forces)
+    for index in np.ndindex(*forces.shape):
+        energies = []
+        for sign in (1, -1):
+            moved = atoms.copy()
+            moved.calc = atoms.calc  # warm starts from the last density
+            moved.positions[index] += sign * step
+            energies.append(moved.get_potential_energy())
+        numeric[index] = -(energies[0] - energies[1]) / (2 * step)
+    dispersion = -_reference(HE2, 0, method="pbe")[1] * HARTREE_TO_EV / BOHR_TO_ANGSTROM
+    error = np.abs(numeric - forces).max()
+    assert error < 2e-6  # eV/Angstrom
+    assert np.abs(dispersion).min() > 50 * error  # D4 is far larger than the check's error
+
+
+def test_calculator_passes_the_charge_to_d4():
+    atoms = molecule("H2O")
+    atoms.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1, charge=1, spin=1, dispersion="d4")
+    atoms.get_potential_energy()
+    reference = _reference(atoms, 1, method="pbe")[0] * HARTREE_TO_EV
+    assert atoms.calc.dispersion_energy == pytest.approx(reference, abs=1e-12)
+
+
+def test_calculator_takes_explicit_parameters():
+    calc = NNXC(xc="lda,vwn", dispersion={"s8": 0.5, "a1": 0.4, "a2": 5.0})
+    assert (calc.dispersion_parameters.s8, calc.dispersion_parameters.source) == (0.5, "explicit parameters")
+    pbe = d4_parameters("pbe")
+    calc = NNXC(xc="lda,vwn", dispersion=pbe)
+    assert calc.dispersion_parameters == pbe
+    assert json.loads(json.dumps(calc.parameters["dispersion"])) == pbe.as_dict()  # ASE trajectories store it
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"xc": "lda,vwn", "dispersion": "d4"}, "'lda,vwn'"),
+        ({"dispersion": "d3"}, "'d3'"),
+        ({"dispersion": {"s8": 1.0}}, "dispersion=.*lack a1, a2"),
+    ],
+)
+def test_bad_dispersion_is_an_input_error_when_given(params, match):
+    with pytest.raises(InputError, match=match):
+        NNXC(**params)
+    calc = NNXC()
+    with pytest.raises(InputError, match=match):
+        calc.set(**params)
+
+
+def test_command_line_reports_d4_and_its_parameters(tmp_path, capsys):
+    atoms = HE2.copy()
+    path = tmp_path / "he2.xyz"
+    write(path, atoms)
+    options = ["--xc", "pbe", "--basis", "6-31g", "--grid-level", "2", "--conv-tol", "1e-12"]
+    assert main(["forces", str(path), *options, "--dispersion", "d4", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    atoms.calc = NNXC(xc="pbe", dispersion="d4", **FAST)
+    assert record["energy_eV"] == pytest.approx(atoms.get_potential_energy(), abs=1e-8)
+    assert np.abs(np.array(record["forces_eV_per_A"]) - atoms.get_forces()).max() < 1e-7
+    assert record["dispersion"]["energy_eV"] == pytest.approx(atoms.calc.dispersion_energy, abs=1e-12)
+    assert record["dispersion"]["parameters"] == d4_parameters("pbe").as_dict()
+    assert main(["energy", str(path), *options, "--dispersion", "d4"]) == 0
+    text = capsys.readouterr().out
+    assert "D4 dispersion included" in text and "s8=0.95948085" in text and "method 'pbe'" in text
+    assert main(["energy", str(path), *options]) == 0
+    assert "D4" not in capsys.readouterr().out

@@ -75,6 +75,14 @@ class NNXC(Calculator):
         Retry a failed SCF with damping and level shift before giving up.
     init_guess : str, default ``"minao"``
         PySCF initial guess used when there is no previous density.
+    dispersion : None, ``"d4"``, dict or D4Parameters, default ``None``
+        Add the DFT-D4 dispersion energy and forces (``dftd4``) to the Kohn-Sham ones, after
+        the SCF (it never enters the Kohn-Sham matrix). ``"d4"`` takes the functional's own
+        parameters (:func:`~ase_nnxc.dispersion.d4_parameters`): dftd4's table for libxc
+        functionals, those stored with a trained functional's weights or, when it has none,
+        its base functional's (the shipped ``nnxc`` takes r2SCAN's). A dict gives them
+        explicitly: ``{"s8": ..., "a1": ..., "a2": ...}``, optionally ``s6``, ``s9``, ``alp``
+        (defaults 1, 1, 16). ``None`` or ``"none"``: no dispersion.
     verbose : bool, default False
         Print one line per SCF cycle.
     atoms : ase.Atoms, optional
@@ -87,6 +95,11 @@ class NNXC(Calculator):
     results : dict
         ``energy`` and ``free_energy`` (eV; equal, as there is no smearing), ``forces``
         (eV/Angstrom, ``(natom, 3)``) and ``dipole`` (e*Angstrom about the origin, ``(3,)``).
+        With ``dispersion`` the energy and forces include D4.
+    dispersion_parameters : D4Parameters or None
+        The D4 parameters in use (``as_dict()`` says whose and where from), ``None`` without.
+    dispersion_energy : float or None
+        The D4 part of ``results["energy"]`` in eV, ``None`` without dispersion or results.
     scf_cycles : int
         Fock builds of the SCF behind the current results (fewer after a warm start).
 
@@ -129,6 +142,7 @@ class NNXC(Calculator):
         "level_shift": 0.0,
         "fallback": True,
         "init_guess": "minao",
+        "dispersion": None,
         "verbose": False,
     }
 
@@ -142,19 +156,26 @@ class NNXC(Calculator):
         self._ks = None
         self._scf = None
         self.scf_cycles = 0
+        self.dispersion_parameters = None
+        self._dispersion_energy = None
         super().__init__(**kwargs)
         self._check_parameters()
 
     def set(self, **kwargs):
+        from ase_nnxc.dispersion import D4Parameters
+
         unknown = sorted(set(kwargs) - set(self.default_parameters))
         if unknown:
             raise InputError(f"Unknown NNXC parameter(s): {', '.join(unknown)}.")
+        if isinstance(kwargs.get("dispersion"), D4Parameters):
+            kwargs["dispersion"] = kwargs["dispersion"].as_dict()  # parameters stay JSON (trajectories)
         changed = super().set(**kwargs)
         if changed:
             # ASE's base class keeps results after set(); a new parameter must not return
             # the old numbers, nor warm-start from a density of another functional or basis.
             self.reset()
             self._functional = self._ks = self._scf = None
+            self.dispersion_parameters = None
             self._check_parameters()
         return changed
 
@@ -200,8 +221,27 @@ class NNXC(Calculator):
             self._scf_config()
             if self._functional is None:
                 self._functional = get_functional(p.xc)
+            self.dispersion_parameters = self._dispersion_parameters()
         except (ValueError, TypeError, KeyError, PluginError) as err:
             raise InputError(str(err)) from err
+
+    def _dispersion_parameters(self):
+        """The D4 parameters that the ``dispersion`` value asks for, or ``None``."""
+        from collections.abc import Mapping
+
+        from ase_nnxc.dispersion import d4_parameters
+
+        value = self.parameters.dispersion
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
+            return None
+        if isinstance(value, str) and value.lower() == "d4":
+            return d4_parameters(self._functional)
+        if isinstance(value, Mapping):
+            try:
+                return d4_parameters(value)
+            except ValueError as err:
+                raise ValueError(f"dispersion={value!r}: {err}") from err
+        raise ValueError(f"dispersion must be None, 'none', 'd4' or a dict of D4 parameters, got {value!r}.")
 
     def _setup(self, atoms):
         from ase_nnxc.scf import KohnSham
@@ -241,15 +281,35 @@ class NNXC(Calculator):
             except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
                 raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
             self._ks, self._scf, self.scf_cycles = ks, scf, scf.cycles
-        energy = scf.energy * HARTREE_TO_EV
+        dispersion_energy, dispersion_gradient = self._dispersion(ks.system)
+        self._dispersion_energy = None if self.dispersion_parameters is None else dispersion_energy * HARTREE_TO_EV
+        energy = (scf.energy + dispersion_energy) * HARTREE_TO_EV
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["dipole"] = ks.dipole(scf.density).numpy() * BOHR_TO_ANGSTROM
         if "forces" in properties:
-            gradient = nuclear_gradient(ks, scf).numpy()
+            gradient = nuclear_gradient(ks, scf).numpy() + dispersion_gradient
             if not np.all(np.isfinite(gradient)):
                 raise CalculationFailed("Non-finite nuclear gradient.")
             self.results["forces"] = -gradient * HARTREE_TO_EV / BOHR_TO_ANGSTROM
+
+    def _dispersion(self, system) -> tuple[float, np.ndarray | float]:
+        """D4 energy (Hartree) and gradient (Hartree/Bohr, ``(natom, 3)``); zeros without dispersion."""
+        if self.dispersion_parameters is None:
+            return 0.0, 0.0
+        from ase_nnxc.dispersion import dispersion_energy_gradient
+
+        try:
+            return dispersion_energy_gradient(
+                system.numbers, system.positions, system.charge, self.dispersion_parameters
+            )
+        except ValueError as err:
+            raise InputError(str(err)) from err
+
+    @property
+    def dispersion_energy(self):
+        """The D4 part of the last energy in eV, or ``None`` (no dispersion, or no results)."""
+        return self._dispersion_energy if "energy" in self.results else None
 
     @property
     def system(self):
@@ -279,5 +339,5 @@ class NNXC(Calculator):
 
     @property
     def scf_result(self):
-        """The last :class:`~ase_nnxc.scf.SCFResult` (atomic units), or ``None``."""
+        """The last :class:`~ase_nnxc.scf.SCFResult` (atomic units; Kohn-Sham energy without dispersion), or ``None``."""
         return self._scf

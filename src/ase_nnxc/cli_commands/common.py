@@ -115,6 +115,15 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
         help="auxiliary basis for --density-fit, e.g. def2-universal-jkfit or weigend (default: PySCF's "
         "choice for the basis and functional)",
     )
+    group.add_argument(
+        "--dispersion",
+        type=str.lower,
+        choices=("none", "d4"),
+        default="none",
+        help="add DFT-D4 dispersion (dftd4) to the energy and forces, with the functional's own "
+        "parameters: dftd4's table for libxc functionals, the ones stored with a trained "
+        "functional or its base functional's (default: none)",
+    )
     group.add_argument("--verbose", "-v", action="store_true", help="print every SCF cycle")
 
 
@@ -159,6 +168,7 @@ def make_calculator(args: argparse.Namespace):
         max_cycle=args.max_cycle,
         density_fit=args.density_fit,
         auxbasis=args.auxbasis,
+        dispersion=getattr(args, "dispersion", "none"),
         verbose=args.verbose,
     )
 
@@ -192,11 +202,24 @@ def record(atoms, image: int | None, args: argparse.Namespace, with_forces: bool
         out["spin_square"] = calc.spin_square
     if calc.auxbasis is not None:
         out["auxbasis"] = calc.auxbasis
+    if calc.dispersion_parameters is not None:
+        out["dispersion"] = {
+            "model": "d4",
+            "energy_eV": calc.dispersion_energy,
+            "energy_Ha": calc.dispersion_energy / HARTREE_TO_EV,
+            "parameters": calc.dispersion_parameters.as_dict(),
+        }
     if forces is not None:
         norms = np.linalg.norm(forces, axis=1)
         out["forces_eV_per_A"] = forces.tolist()
         out["fmax_eV_per_A"] = float(norms.max())
     return out
+
+
+def describe_dispersion(parameters: dict) -> str:
+    """One line: D4 is included, with which parameters and from where."""
+    values = ", ".join(f"{name}={parameters[name]:.8g}" for name in ("s6", "s8", "a1", "a2", "s9", "alp"))
+    return f"D4 dispersion included in energy and forces: {values} ({parameters['source']})"
 
 
 def print_record(rec: dict, as_json: bool, symbols: list[str] | None = None) -> None:
@@ -212,6 +235,9 @@ def print_record(rec: dict, as_json: bool, symbols: list[str] | None = None) -> 
     if "auxbasis" in rec:
         print(f"  density fitting, auxiliary basis {rec['auxbasis']}")
     print(f"  energy      {rec['energy_eV']:.9f} eV  ({rec['energy_Ha']:.10f} Hartree)")
+    if "dispersion" in rec:
+        print(f"  {describe_dispersion(rec['dispersion']['parameters'])}")
+        print(f"  of which D4 {rec['dispersion']['energy_eV']:.9f} eV  ({rec['dispersion']['energy_Ha']:.10f} Hartree)")
     dx, dy, dz = rec["dipole_eA"]
     print(f"  dipole      {dx:.6f} {dy:.6f} {dz:.6f} e*Angstrom  (|mu| = {rec['dipole_Debye']:.4f} Debye)")
     print(f"  SCF cycles  {rec['scf_cycles']}")
@@ -233,8 +259,8 @@ def add_json_argument(parser: argparse.ArgumentParser) -> None:
         "--json",
         action="store_true",
         help="print one JSON object per image (keys energy_eV, energy_Ha, dipole_eA, dipole_Debye, "
-        "scf_cycles, ...; forces_eV_per_A and fmax_eV_per_A with forces, auxbasis with --density-fit) "
-        "instead of text",
+        "scf_cycles, ...; forces_eV_per_A and fmax_eV_per_A with forces, auxbasis with --density-fit, "
+        "dispersion with --dispersion d4) instead of text",
     )
 
 

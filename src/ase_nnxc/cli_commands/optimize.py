@@ -21,7 +21,13 @@ import time
 from pathlib import Path
 
 from ase_nnxc.cli import CommandError
-from ase_nnxc.cli_commands.common import add_calculator_arguments, add_structure_arguments, make_calculator, read_images
+from ase_nnxc.cli_commands.common import (
+    add_calculator_arguments,
+    add_structure_arguments,
+    describe_dispersion,
+    make_calculator,
+    read_images,
+)
 
 NAME = "optimize"
 HELP = "geometry optimisation (BFGS or LBFGS) with a live progress line per step"
@@ -110,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.xc}/{args.basis or 'default basis'}, to fmax {args.fmax} eV/Angstrom in at most {args.steps} steps",
         flush=True,
     )
+    if atoms.calc.dispersion_parameters is not None:
+        print(describe_dispersion(atoms.calc.dispersion_parameters.as_dict()), flush=True)
     print(f"{'step':>5}  {'energy/eV':>18}  {'fmax/(eV/A)':>12}  {'SCF cycles':>10}  {'time/s':>8}", flush=True)
     converged, fmax = False, float("nan")
     with optimizer_class(atoms, trajectory=trajectory, logfile=None, **options) as optimizer:
