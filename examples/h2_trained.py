@@ -9,7 +9,7 @@ the binding curve E(H2, R) - 2 E(H) at R = 0.5, 0.6, ..., 3.0 Angstrom with the 
 calculator for the trained functional, LDA and PBE, all in the basis the NN-LDA was trained
 with (restricted Kohn-Sham for H2, each bond length warm-started from the last; unrestricted
 for the H atom). The reference is the exact curve: FCI in aug-cc-pVQZ (for two electrons
-CCSD is FCI), from :func:`ase_nnxc.accuracy.fci_h2_curve`, read from its JSON cache in
+CCSD is FCI), from :func:`ase_nnxc.benchmarks.g2.fci_h2_curve`, read from its JSON cache in
 --cache or computed there once. FCI in the functionals' own basis is shown too: it tells how
 much of a deviation is the small basis set's rather than the functional's. Writes
 
@@ -55,7 +55,7 @@ import numpy as np  # noqa: E402
 from ase import Atoms  # noqa: E402
 from h2_dissociation import dft_curve, fci_energy, h2, minimum  # noqa: E402
 
-from ase_nnxc.accuracy import H2_DISTANCES, H2_WINDOW, fci_h2_curve  # noqa: E402
+from ase_nnxc.benchmarks.g2 import H2_DISTANCES, H2_WINDOW, fci_h2_curve  # noqa: E402
 from ase_nnxc.train.checkpoint import read_checkpoint  # noqa: E402
 from ase_nnxc.units import HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL  # noqa: E402
 

@@ -43,7 +43,8 @@ from cross_validate import (
     model_options,
 )
 
-from ase_nnxc import accuracy
+from ase_nnxc.benchmarks import g2 as accuracy
+from ase_nnxc.benchmarks.runner import Method
 from ase_nnxc.train import g2
 from ase_nnxc.train.checkpoint import build_functional, save_checkpoint
 from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
@@ -114,7 +115,7 @@ def main() -> None:
             meta = {"model": "nn-mgga", "options": options, "base": "r2scan", "basis": args.basis}
             save_checkpoint(path, functional, {**meta, "grid_level": 3})
             # A fresh cache: the checkpoint's name would otherwise collide between runs.
-            curve = accuracy.h2_curve(accuracy.Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies")
+            curve = accuracy.h2_curve(Method(str(path), "nnxc", args.basis, 3), Path(tmp) / "energies", progress=False)
             deviation = (curve - fci)[window]
             cells = " ".join(f"{d:+5.1f}" for d in deviation)
             ip_errors = frozen_errors(functional, training_ips)

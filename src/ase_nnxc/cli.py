@@ -33,6 +33,7 @@ SUBCOMMANDS: list[str] = [
     "ase_nnxc.cli_commands.optimize",
     "ase_nnxc.cli_commands.train",
     "ase_nnxc.cli_commands.evaluate",
+    "ase_nnxc.cli_commands.benchmark",
     "ase_nnxc.cli_commands.plugins",
 ]
 
