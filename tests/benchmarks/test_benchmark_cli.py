@@ -76,7 +76,9 @@ def test_benchmark_runs_resumes_and_reports_a_failure(tmp_path, monkeypatch, cap
     report = (out / "report.md").read_text()
     assert "On the 2 of 3 reactions that every method has" in report
     assert "lda,vwn: 1 of 7 species, so 1 reactions have no value" in report
-    assert "`SIE4x4/he2+_1.0`: SCFNotConverged: no attempt converged (default, atom guess, damped, non-aufbau)" in report
+    assert (
+        "`SIE4x4/he2+_1.0`: SCFNotConverged: no attempt converged (default, atom guess, damped, non-aufbau)" in report
+    )
     with open(out / "species.csv") as f:
         failed = [r for r in csv.DictReader(f) if r["method"] == "lda,vwn" and r["species"] == "SIE4x4/he2+_1.0"]
     assert failed[0]["energy"] == "" and failed[0]["cycles"] == "28"  # 4 attempts x 7 cycles
@@ -116,11 +118,16 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys):
     assert "no such GMTKN55 directory" in capsys.readouterr().err
     assert main(["benchmark", "gmtkn55", "--data", str(ROOT), "--subset", "NOPE", "--plan"]) == 2
     assert "'NOPE' is not a GMTKN55 subset" in capsys.readouterr().err
+    for option in ("--xc", "--pyscf"):
+        assert main(["benchmark", "gmtkn55", "--data", str(ROOT), "--subset", "RG18", option, "nosuchxc"]) == 2
+        assert f"{option} nosuchxc:" in capsys.readouterr().err
 
 
 def test_plan_lists_species_by_cost_without_scf(capsys, monkeypatch):
     monkeypatch.setattr("ase_nnxc.benchmarks.runner.run_species", lambda *a: pytest.fail("an SCF ran"))
-    assert main(["benchmark", "gmtkn55", "--data", str(ROOT), "--subset", "RG18", "--basis", "def2-tzvp", "--plan"]) == 0
+    assert (
+        main(["benchmark", "gmtkn55", "--data", str(ROOT), "--subset", "RG18", "--basis", "def2-tzvp", "--plan"]) == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert "RG18: 18 reactions, 25 species" in lines[0].replace("GMTKN55 RG18", "RG18")
     naos = [int(line.split()[-2]) for line in lines[2:-1]]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from ase_nnxc.benchmarks import g2 as g2_benchmark
+from ase_nnxc.benchmarks import method as method_module
 from ase_nnxc.benchmarks import runner as runner_module
 from ase_nnxc.benchmarks.cache import EnergyCache
 from ase_nnxc.benchmarks.reactions import ReactionSet
@@ -88,7 +89,7 @@ def test_checkpoint_methods_are_cached_by_content(tmp_path):
     with torch.no_grad():
         functional.a.fill_(0.5)
     save_checkpoint(path, functional, meta)
-    runner_module._FUNCTIONALS.clear()
+    method_module._FUNCTIONALS.clear()
     assert Method(str(path)).cache_name() != first
     assert Method(str(path)).resolved_basis() == "6-31g"
     assert Method("pbe", basis="def2-svp", density_fit=True).cache_name() == "nnxc-pbe-def2-svp-g3-df.json"
@@ -107,3 +108,45 @@ def test_density_fitting_auto_fits_whole_subsets_by_their_largest_species():
     fitted = {s.name: f for s, _, f in runner.plan(reaction_set)}  # C2H6 has 48 functions in def2-SVP
     assert fitted == {"G2/CH4": True, "G2/C2H6": True, "atom/C": True, "atom/H": True, "atom/He": False,
                       "atom/He+": False}  # fmt: skip
+
+
+def test_dispersion_is_added_after_the_scf_and_cached_beside_it(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    # A stand-in with the API of ase_nnxc.dispersion: -sum 1/r^6 over pairs, parameters named by functional.
+    seen = []
+
+    class Params:
+        def __init__(self, functional):
+            self.functional = functional
+
+        def as_dict(self):
+            return {"s6": 1.0, "functional": str(getattr(self.functional, "name", self.functional))}
+
+    def d4_parameters(functional):
+        seen.append(functional)
+        return Params(functional)
+
+    def dispersion_energy_gradient(numbers, positions, charge, params):
+        distances = np.linalg.norm(positions[:, None] - positions[None], axis=-1)[np.triu_indices(len(numbers), 1)]
+        return float(-np.sum(distances**-6.0)), np.zeros_like(positions)
+
+    fake = types.ModuleType("ase_nnxc.dispersion")
+    fake.d4_parameters, fake.dispersion_energy_gradient = d4_parameters, dispersion_energy_gradient
+    monkeypatch.setitem(sys.modules, "ase_nnxc.dispersion", fake)
+    reactions, species = g2_benchmark.atomisation_reactions(["LiH"])
+    reaction_set = ReactionSet("t", reactions, species)
+    method = Method("pbe", "nnxc", "6-31g", grid_level=1)
+    with_d4 = Runner(method, tmp_path, dispersion="d4", progress=False).energies(reaction_set)
+    assert seen and not isinstance(seen[0], str)  # an ase_nnxc method passes its functional object
+    monkeypatch.setattr(runner_module, "run_species", _no_scf)
+    plain = Runner(method, tmp_path, progress=False).energies(reaction_set)  # the SCF energies are reused
+    lih = species["G2/LiH"]
+    bond = np.linalg.norm(lih.positions[0] - lih.positions[1])
+    assert with_d4["G2/LiH"] - plain["G2/LiH"] == pytest.approx(-(bond**-6.0), rel=1e-12)
+    assert with_d4["atom/Li"] == plain["atom/Li"]  # a single atom has no dispersion energy
+    cache = json.loads((tmp_path / method.cache_name()).read_text())
+    (label,) = cache["dispersion_parameters"]
+    assert label.startswith("d4-") and cache["dispersion_parameters"][label]["functional"] == "pbe"
+    assert cache["species"][lih.key]["dispersion"][label] == pytest.approx(-(bond**-6.0))

@@ -137,7 +137,11 @@ def test_diet_subsets_have_the_published_sizes_and_read_the_right_reactions():
 
 
 def test_diet_estimate_is_the_weighted_mean_over_the_chosen_reactions():
-    reactions = [Reaction("A", 1, (("x", 1),), 2.0), Reaction("A", 2, (("x", 1),), 4.0), Reaction("B", 1, (("x", 1),), 1.0)]
+    reactions = [
+        Reaction("A", 1, (("x", 1),), 2.0),
+        Reaction("A", 2, (("x", 1),), 4.0),
+        Reaction("B", 1, (("x", 1),), 1.0),
+    ]
     species = {"x": Species("x", [1], [[0, 0, 0]], spin=1)}
     reaction_set = ReactionSet("Diet-3", reactions, species, {"A": "c1", "B": "c2"}, {"A": 2.0, "B": 10.0})
     errors = {"A #1": 0.5, "A #2": -1.5, "B #1": 0.25}

@@ -94,7 +94,8 @@ def diet_reaction_set(data: GMTKN55, selection: DietSelection) -> ReactionSet:
         f"Diet-{selection.size} (Gould, PCCP 20, 27735 (2018); {Path(selection.path).name}) is an estimate of "
         f"the full GMTKN55 WTMAD-2 from {selection.size} reactions: (1/N) sum_j W_j |error_j| over the N "
         f"chosen reactions, W_j the weight the file gives reaction j's subset (56.84 / |dE|_i). The "
-        "reactions were chosen so that this reproduces the full WTMAD-2" + (accuracy if selection.mean_error else "")
+        "reactions were chosen so that this reproduces the full WTMAD-2"
+        + (accuracy if selection.mean_error else "")
         + "; it is not the WTMAD-2 itself, and the per-category figures rest on a few reactions each.",
         *reaction_set.notes,
     ]

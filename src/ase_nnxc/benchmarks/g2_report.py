@@ -170,10 +170,14 @@ def _plots(out: Path, names, ae_all, curves, fci) -> None:
         ax.scatter(reference, reference + err, s=12, label=label, zorder=len(ae_all) - i)
         ax_err.scatter(reference, np.clip(err, -40, 40), s=12, zorder=len(ae_all) - i)
     ax.plot([0, reference.max() * 1.05], [0, reference.max() * 1.05], "k-", lw=0.8)
-    ax.set(xlabel="experiment (kcal/mol)", ylabel="computed (kcal/mol)", title="G2 atomisation energies, test molecules")
+    ax.set(
+        xlabel="experiment (kcal/mol)", ylabel="computed (kcal/mol)", title="G2 atomisation energies, test molecules"
+    )
     ax.legend(fontsize=8)
     ax_err.axhline(0, color="k", lw=0.8)
-    ax_err.set(xlabel="experiment (kcal/mol)", ylabel="computed - experiment (kcal/mol), clipped to +-40", ylim=(-42, 42))
+    ax_err.set(
+        xlabel="experiment (kcal/mol)", ylabel="computed - experiment (kcal/mol), clipped to +-40", ylim=(-42, 42)
+    )
     ax_err.set_title("signed errors", fontsize=10)
     fig.tight_layout()
     fig.savefig(out / "parity.png", dpi=130)

@@ -292,6 +292,8 @@ class GMTKN55:
                 f"references in the .res files, as the repository's evaluator computes them: <|dE|> = "
                 f"{self.grand_mean_absolute_reference:.2f} kcal/mol for these data (56.84 in the 2017 paper, "
                 "whose references have been revised since: UPU23's .res cites values of 2024).",
-                "Categories: " + "; ".join(f"{k} = {v}" for k, v in CATEGORY_TITLES.items() if k in used.values()) + ".",
+                "Categories: "
+                + "; ".join(f"{k} = {v}" for k, v in CATEGORY_TITLES.items() if k in used.values())
+                + ".",
             ],
         )

@@ -86,7 +86,11 @@ def summary_tables(reaction_set: ReactionSet, results: list[MethodResult]) -> li
     for name, errors in shared.items():
         figures = summary(reaction_set, errors)
         lines.append(f"| {name} | " + " | ".join(_fmt(figures[k].value) for k in keys) + " |")
-    lines += ["", "Each method on all the reactions it has (reactions covered / defined in brackets where some failed):", ""]
+    lines += [
+        "",
+        "Each method on all the reactions it has (reactions covered / defined in brackets where some failed):",
+        "",
+    ]
     lines += ["| method | " + " | ".join(titles) + " |", "|---|" + "---|" * len(titles)]
     for name, errors in own.items():
         figures = summary(reaction_set, errors)
@@ -133,7 +137,9 @@ def write_report(
 def _subset_table(reaction_set: ReactionSet, shared) -> list[str]:
     names = list(shared)
     weighted = bool(reaction_set.weights)
-    header = ["subset", "category", "N", "mean abs ref"] + (["weight"] if weighted else []) + [f"MAD {n}" for n in names]
+    header = (
+        ["subset", "category", "N", "mean abs ref"] + (["weight"] if weighted else []) + [f"MAD {n}" for n in names]
+    )
     lines = ["MAD (kcal/mol) on the common reactions; `n/N` where some reactions failed.", ""]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     mads = {n: subset_mads(reaction_set, e) for n, e in shared.items()}
@@ -151,7 +157,10 @@ def _worst(reaction_set: ReactionSet, own) -> list[str]:
     weights = reaction_set.weights
     by = "weight x |error|" if weights else "|error|"
     lines = [f"The {WORST} largest per method, by {by} (kcal/mol):", ""]
-    lines += ["| method | reaction | species | reference | computed | error | weighted |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "| method | reaction | species | reference | computed | error | weighted |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, errors in own.items():
         ranked = sorted(
             (r for r in reaction_set.reactions if errors[r.name] is not None),

@@ -6,7 +6,7 @@ density fitted. :class:`Runner` computes every species of a reaction set that it
 cheapest first, writes each record as soon as it is done and shows progress (species done,
 time per species, an estimate of the rest).
 
-An SCF that does not converge is retried with the fallbacks of :data:`ATTEMPTS` (the driver
+An SCF that does not converge is retried with the fallbacks of :data:`.scf.ATTEMPTS` (the driver
 itself already tries direct minimisation and damped, level-shifted DIIS); if all fail the
 species is recorded as failed with the reason, and every reaction using it is reported as
 failed. Dispersion (D4) is added after the SCF and cached beside it.
@@ -23,7 +23,6 @@ import hashlib
 import json
 import time
 import warnings
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
@@ -31,97 +30,14 @@ from pathlib import Path
 import numpy as np
 
 from ase_nnxc.benchmarks.cache import EnergyCache
+from ase_nnxc.benchmarks.method import Method
 from ase_nnxc.benchmarks.reactions import BenchmarkDataError, ReactionSet, Species
-from ase_nnxc.benchmarks.scf import ATTEMPTS, run_species
+from ase_nnxc.benchmarks.scf import run_species
 
 #: Density fitting ``"auto"`` fits a subset whose largest species has more basis functions than this.
 DENSITY_FIT_MIN_NAO = 150
 #: Dispersion corrections the runner knows.
 DISPERSION_MODELS = ("d4",)
-
-_FUNCTIONALS: dict = {}
-
-
-@dataclass(frozen=True)
-class Method:
-    """A functional, the code that runs it, its basis, grid and two-electron treatment.
-
-    Parameters
-    ----------
-    xc
-        For ``engine="nnxc"`` anything ``NNXC(xc=...)`` accepts (a libxc name, a registered or
-        plugin name such as ``nnxc``, a checkpoint path); for ``engine="pyscf"`` a libxc name.
-    engine
-        ``"nnxc"`` (ase_nnxc's Kohn-Sham core) or ``"pyscf"`` (the reference column).
-    basis, grid_level
-        Basis set (``None``: the functional's own default basis, else def2-SVP) and grid level.
-    density_fit, auxbasis
-        Fit Coulomb and exchange in an auxiliary basis (``None``: PySCF's default for it).
-    label
-        Column name in reports (default: ``xc``, with ``(PySCF)`` for PySCF).
-
-    """
-
-    xc: str
-    engine: str = "nnxc"
-    basis: str | None = None
-    grid_level: int = 3
-    density_fit: bool = False
-    auxbasis: str | None = None
-    label: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.engine not in ("nnxc", "pyscf"):
-            raise ValueError(f"engine must be 'nnxc' or 'pyscf', not {self.engine!r}")
-        if self.auxbasis is not None and not self.density_fit:
-            raise ValueError(f"auxbasis {self.auxbasis!r} needs density_fit=True")
-
-    @property
-    def name(self) -> str:
-        """Display name."""
-        if self.label:
-            return self.label
-        return f"{self.xc} (PySCF)" if self.engine == "pyscf" else self.xc
-
-    def resolved_basis(self) -> str:
-        """The basis actually used."""
-        if self.basis:
-            return self.basis
-        if self.engine == "nnxc":
-            return getattr(self.functional(), "default_basis", None) or "def2-svp"
-        return "def2-svp"
-
-    def functional(self):
-        """The ase_nnxc functional (built once per name)."""
-        from ase_nnxc.xc.registry import get_functional
-
-        if self.engine != "nnxc":
-            raise ValueError("only ase_nnxc methods have an ase_nnxc functional")
-        if self.xc not in _FUNCTIONALS:
-            _FUNCTIONALS[self.xc] = get_functional(self.xc)
-        return _FUNCTIONALS[self.xc]
-
-    def checkpoint_digest(self) -> str | None:
-        """First 12 hex digits of the SHA-256 of the functional's checkpoint, if it has one."""
-        checkpoint = getattr(self.functional(), "checkpoint_path", None) if self.engine == "nnxc" else None
-        return hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest()[:12] if checkpoint else None
-
-    def cache_name(self) -> str:
-        """File name of this method's cache; retrained weights (another checkpoint hash) never reuse it."""
-        xc, digest = self.xc, self.checkpoint_digest()
-        if digest:
-            xc = f"{Path(self.functional().checkpoint_path).stem}-{digest}"
-        fit = ("-df" + (f"-{self.auxbasis}" if self.auxbasis else "")) if self.density_fit else ""
-        slug = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{xc}".lower())
-        fit = "".join(c if c.isalnum() or c in "-_." else "_" for c in fit.lower())
-        return f"{self.engine}-{slug}-{self.resolved_basis().lower()}-g{self.grid_level}{fit}.json"
-
-    def header(self) -> dict:
-        """What the cache holds, written into its file."""
-        return {
-            "xc": self.xc, "engine": self.engine, "basis": self.resolved_basis(), "grid_level": self.grid_level,
-            "density_fit": self.density_fit, "auxbasis": self.auxbasis, "checkpoint_sha256": self.checkpoint_digest(),
-        }  # fmt: skip
 
 
 def count_basis_functions(species: Species, basis: str) -> int:
@@ -162,7 +78,9 @@ def _functions_per_atom(basis: str, symbol: str) -> int | str:
     return count
 
 
-def density_fit_subsets(reaction_set: ReactionSet, nao: dict[str, int], threshold: int = DENSITY_FIT_MIN_NAO) -> set[str]:
+def density_fit_subsets(
+    reaction_set: ReactionSet, nao: dict[str, int], threshold: int = DENSITY_FIT_MIN_NAO
+) -> set[str]:
     """Subsets to fit: those whose largest species (of the run) has more than ``threshold`` basis functions.
 
     Subsets that share a species (BH76 and BH76RC; G2's atoms) are decided together, so every
@@ -282,8 +200,25 @@ class Runner:
                 fitted[name] = fitted.get(name, False) or (
                     self.density_fit is True or reaction.subset in fitted_subsets
                 )
-        species = reaction_set.used_species()
-        return sorted(((s, nao[s.name], fitted[s.name]) for s in species), key=lambda t: (t[1], t[0].natom, t[0].name))
+        rows = [(s, nao[s.name], fitted[s.name]) for s in reaction_set.used_species()]
+        return sorted(rows, key=lambda t: (t[1], t[0].natom, t[0].name))
+
+    def prepare(self) -> None:
+        """Read the caches and resolve the dispersion parameters, so that bad settings fail before any SCF.
+
+        Raises
+        ------
+        ValueError
+            For an unreadable cache file or a functional without D4 parameters.
+        ImportError
+            When D4 is asked for but ``dftd4`` (or ``ase_nnxc.dispersion``) is missing.
+
+        """
+        self.cache(False)
+        if self.density_fit is not False:
+            self.cache(True)
+        if self.dispersion is not None:
+            self._parameters()
 
     def energies(self, reaction_set: ReactionSet) -> dict[str, float | None]:
         """Total energy (Hartree; SCF plus dispersion if asked) of every species used, by name.
@@ -291,11 +226,12 @@ class Runner:
         ``None`` for a species whose SCF failed (its reason is in :attr:`summary`) or, with
         ``compute=False``, was never run.
         """
+        self.prepare()
         plan = self.plan(reaction_set)
         pending = {(s.key, f): (s, n, f) for s, n, f in plan if self._needs_scf(self.cache(f).get(s))}
         pending = list(pending.values())  # a geometry shared by several subsets is computed once
         if pending and self.compute:
-            self._run(pending, len(plan))
+            self._run(pending)
         out = {}
         for species, _, fitted in plan:
             record = self.cache(fitted).get(species)
@@ -314,7 +250,7 @@ class Runner:
     def _needs_scf(self, record: dict | None) -> bool:
         return record is None or (self.retry_failed and record.get("energy") is None)
 
-    def _run(self, pending: list[tuple[Species, int, bool]], total: int) -> None:
+    def _run(self, pending: list[tuple[Species, int, bool]]) -> None:
         from tqdm.auto import tqdm
 
         costs = [float(n) ** 3 for _, n, _ in pending]  # SCF cost grows about as nao^3 here
@@ -329,7 +265,9 @@ class Runner:
                 done_cost += cost
                 elapsed = time.perf_counter() - start
                 rest = elapsed / done_cost * (sum(costs) - done_cost)
-                bar.set_postfix_str(f"last {record['seconds']:.1f} s, rest ~{_duration(rest)} (by nao^3)", refresh=False)
+                bar.set_postfix_str(
+                    f"last {record['seconds']:.1f} s, rest ~{_duration(rest)} (by nao^3)", refresh=False
+                )
                 bar.update()
         self.summary.seconds += time.perf_counter() - start
 
@@ -350,7 +288,9 @@ class Runner:
             try:
                 from ase_nnxc.dispersion import d4_parameters
             except ImportError as err:
-                raise ImportError(f"D4 dispersion needs ase_nnxc.dispersion and dftd4 (pip install dftd4): {err}") from err
+                raise ImportError(
+                    f"D4 dispersion needs ase_nnxc.dispersion and dftd4 (pip install dftd4): {err}"
+                ) from err
             target = self.method.functional() if self.method.engine == "nnxc" else self.method.xc
             self._dispersion_params = d4_parameters(target)
             text = json.dumps(self._dispersion_params.as_dict(), sort_keys=True)
@@ -368,23 +308,8 @@ def dispersion_energy(species: Species, params) -> float:
     return float(energy)
 
 
-def run_methods(
-    methods: Iterable[Method], reaction_set: ReactionSet, cache_dir, make_runner: Callable[[Method], Runner] | None = None
-) -> tuple[dict[str, dict[str, float | None]], dict[str, Runner]]:
-    """Energies of every method (by :attr:`Method.name`) and the runners that made them."""
-    energies, runners = {}, {}
-    for method in methods:
-        runner = make_runner(method) if make_runner else Runner(method, cache_dir)
-        energies[method.name] = runner.energies(reaction_set)
-        runners[method.name] = runner
-    return energies, runners
-
-
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds < 3600:
         return f"{seconds // 60}m{seconds % 60:02d}s"
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-__all__ = ["ATTEMPTS", "DENSITY_FIT_MIN_NAO", "Method", "Runner", "count_basis_functions", "dispersion_energy"]

@@ -31,7 +31,9 @@ class Attempt:
 ATTEMPTS: tuple[Attempt, ...] = (
     Attempt("default"),
     Attempt("atom guess", {"init_guess": "atom"}),
-    Attempt("damped", {"init_guess": "huckel", "damping": 0.5, "level_shift": 0.5, "diis_start_cycle": 6, "max_cycle": 300}),
+    Attempt(
+        "damped", {"init_guess": "huckel", "damping": 0.5, "level_shift": 0.5, "diis_start_cycle": 6, "max_cycle": 300}
+    ),
     Attempt("unrestricted", unrestricted=True),
     Attempt("non-aufbau", {"require_aufbau": False}),
 )

@@ -69,7 +69,11 @@ def _add_gmtkn55_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     methods.add_argument("--auxbasis", default=None, help="auxiliary basis (default: PySCF's for basis and functional)")
     run = parser.add_argument_group("run")
-    run.add_argument("--cache", default="results/gmtkn55/cache", metavar="DIR", help="energy cache folder")
+    run.add_argument(
+        "--cache", default="benchmarks/cache/gmtkn55", metavar="DIR",
+        help="energy cache folder, one small JSON file per method; commit it to continue elsewhere "
+        "(default: benchmarks/cache/gmtkn55)",
+    )  # fmt: skip
     run.add_argument("--out", default=None, metavar="DIR", help="report folder (default: results/gmtkn55/SUBSET)")
     run.add_argument("--cached-only", action="store_true", help="report cached energies only, run no SCF")
     run.add_argument("--retry-failed", action="store_true", help="run again the species whose cached SCF failed")
@@ -143,24 +147,29 @@ def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
     aux = {"density_fit": bool(args.auxbasis), "auxbasis": args.auxbasis}  # the runner switches fitting per subset
     methods = [Method(x, "nnxc", args.basis, args.grid_level, **aux) for x in args.xc]
     methods += [Method(x, "pyscf", args.basis, args.grid_level, **aux) for x in args.pyscf]
-    for method in methods:
-        if method.engine == "nnxc":
-            try:
-                method.functional()
-            except (ValueError, OSError) as err:
-                raise CommandError(f"--xc {method.xc}: {' '.join(str(err).split())}") from err
     dispersion = None if args.dispersion == "none" else args.dispersion
+    runners = {}
+    for method in methods:
+        option = "--xc" if method.engine == "nnxc" else "--pyscf"
+        try:
+            if method.engine == "nnxc":
+                method.functional()
+            else:
+                from pyscf.dft import libxc
 
-    def runner(method):
-        return Runner(method, args.cache, density_fit=fit, dispersion=dispersion, compute=not args.cached_only,
-                      retry_failed=args.retry_failed)  # fmt: skip
+                libxc.parse_xc(method.xc)
+            runners[method.name] = Runner(method, args.cache, density_fit=fit, dispersion=dispersion,
+                                          compute=not args.cached_only, retry_failed=args.retry_failed)  # fmt: skip
+            runners[method.name].prepare()
+        except (ValueError, KeyError, OSError, ImportError) as err:
+            raise CommandError(f"{option} {method.xc}: {' '.join(str(err).split())}") from err
 
     if args.plan:
-        _print_plan(reaction_set, runner(methods[0]))
+        _print_plan(reaction_set, runners[methods[0].name])
         return 0
     results = []
     for method in methods:
-        this = runner(method)
+        this = runners[method.name]
         start = time.perf_counter()
         energies = this.energies(reaction_set)
         results.append(MethodResult(method.name, energies, this.records(reaction_set), this.summary.computed,
