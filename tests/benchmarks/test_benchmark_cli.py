@@ -4,6 +4,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import ase_nnxc.scf
@@ -132,3 +133,25 @@ def test_plan_lists_species_by_cost_without_scf(capsys, monkeypatch):
     assert "RG18: 18 reactions, 25 species" in lines[0].replace("GMTKN55 RG18", "RG18")
     naos = [int(line.split()[-2]) for line in lines[2:-1]]
     assert naos == sorted(naos) and naos[0] == 31  # Ne in def2-TZVP: [4s3p2d1f]
+
+
+def test_d4_energies_are_dftd4s_and_switching_dispersion_reuses_the_scf(tmp_path, monkeypatch):
+    from dftd4.interface import DampingParam, DispersionModel
+
+    from ase_nnxc.benchmarks.reactions import Reaction, ReactionSet
+    from ase_nnxc.benchmarks.runner import Method, Runner
+
+    data = GMTKN55(ROOT)
+    names = ("W4-11/h2o", "SIE4x4/h2+_1.0")  # neutral, and a cation
+    reactions = [Reaction("T", i, ((n, 1),), 0.0) for i, n in enumerate(names, start=1)]
+    reaction_set = ReactionSet("t", reactions, {n: data.species(n) for n in names})
+    method = Method("pbe", "pyscf", BASIS, GRID)
+    with_d4 = Runner(method, tmp_path, dispersion="d4", progress=False).energies(reaction_set)
+    monkeypatch.setattr("ase_nnxc.benchmarks.runner.run_species", lambda *a: pytest.fail("an SCF ran again"))
+    plain = Runner(method, tmp_path, progress=False).energies(reaction_set)
+    for name in names:
+        species = data.species(name)
+        model = DispersionModel(np.array(species.numbers), species.positions, species.charge)
+        reference = model.get_dispersion(DampingParam(method="pbe"), grad=False)["energy"]
+        assert with_d4[name] - plain[name] == pytest.approx(reference, abs=1e-12)
+        assert reference < 0

@@ -283,6 +283,15 @@ class Runner:
             cache.put(species, {k: v for k, v in record.items() if k != "name"})
         return values[label]
 
+    def dispersion_description(self) -> str | None:
+        """One line: the dispersion parameters this method uses and where they come from (``None`` without)."""
+        if self.dispersion is None:
+            return None
+        values = self._parameters()[1].as_dict()
+        source = values.pop("source", "")
+        numbers = ", ".join(f"{k} {v:g}" for k, v in values.items() if isinstance(v, float | int))
+        return f"{self.dispersion.upper()} of {self.method.name}: {numbers} ({source})"
+
     def _parameters(self):
         if self._dispersion_params is None:
             try:

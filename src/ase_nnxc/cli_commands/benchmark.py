@@ -179,6 +179,7 @@ def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
         f"basis {args.basis}, grid level {args.grid_level}, density fitting {args.density_fit}"
         + (" (subsets whose largest species has > 150 basis functions)" if fit == "auto" else ""),
         f"dispersion: {args.dispersion}" + ("" if dispersion else " (no dispersion correction in any figure)"),
+        *(r.dispersion_description() for r in runners.values() if dispersion),
         f"command: `{command}`",
     ]
     sections = [_overlap(reaction_set, args.training_pool)] if args.training_pool != "none" else []
