@@ -150,3 +150,25 @@ def test_dispersion_is_added_after_the_scf_and_cached_beside_it(tmp_path, monkey
     (label,) = cache["dispersion_parameters"]
     assert label.startswith("d4-") and cache["dispersion_parameters"][label]["functional"] == "pbe"
     assert cache["species"][lih.key]["dispersion"][label] == pytest.approx(-(bond**-6.0))
+
+
+def _writer(path, start):
+    from ase_nnxc.benchmarks.reactions import Species
+
+    cache = EnergyCache(path)
+    for i in range(start, start + 15):
+        cache.put(Species(f"H{i}", [1], [[0.0, 0.0, 0.1 * i]], spin=1), {"energy": -0.5 - i})
+
+
+def test_processes_sharing_a_cache_file_keep_each_others_records(tmp_path):
+    import multiprocessing
+
+    path = tmp_path / "shared.json"
+    starts = (0, 100, 200, 300)  # without the lock about a third of the records are lost
+    processes = [multiprocessing.Process(target=_writer, args=(path, start)) for start in starts]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join()
+    records = json.loads(path.read_text())["species"]
+    assert sorted(r["energy"] for r in records.values()) == sorted(-0.5 - i for s in starts for i in range(s, s + 15))

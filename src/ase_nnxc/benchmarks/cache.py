@@ -10,8 +10,8 @@ its record::
 dispersion energies sit beside it, one per parameter set (whose values the file's header
 keeps), so switching dispersion on or off reuses the SCF. Because keys depend on content
 only, a species that occurs in several subsets is computed once, and the file can be committed
-and continued elsewhere. Saving merges with what is on disk, so two runs that share a file
-keep each other's records.
+and continued elsewhere. Saving merges with what is on disk under a file lock, so processes
+that share a file keep each other's records.
 
 Files written before the per-species keys (``{"MOLDESC|spin=S|charge=C": record}``, the
 G2 benchmark's earlier format) are read and their keys converted.
@@ -22,6 +22,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: saves are still atomic, only concurrent writers are not serialised
+    fcntl = None
 
 from ase_nnxc.benchmarks.reactions import Species, parse_moldesc
 
@@ -88,15 +93,22 @@ class EnergyCache:
         self.save()
 
     def save(self) -> None:
-        """Write the file atomically, keeping records another process added meanwhile."""
-        self._merge(self._read())
+        """Write the file atomically, keeping records another process added meanwhile.
+
+        Reading, merging and writing happen under an exclusive lock on a sibling ``.lock``
+        file, so processes that share a cache (ranks of one run, or two runs) lose nothing.
+        """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = {
-            "format": FORMAT,
-            "method": self.header,
-            "dispersion_parameters": self.dispersion_parameters,
-            "species": self.records,
-        }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        with open(self.path.with_name(f".{self.path.name}.lock"), "w") as lock:
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            self._merge(self._read())
+            payload = {
+                "format": FORMAT,
+                "method": self.header,
+                "dispersion_parameters": self.dispersion_parameters,
+                "species": self.records,
+            }
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(payload, indent=1, sort_keys=True))
+            os.replace(tmp, self.path)

@@ -193,16 +193,21 @@ def _failures(reaction_set: ReactionSet, results: list[MethodResult], own) -> li
 
 
 def _timing(reaction_set: ReactionSet, results: list[MethodResult]) -> list[str]:
-    lines = ["| method | species | computed now | wall time now | SCF time of all species | species per hour |"]
+    lines = ["| method | calculations | computed now | wall time now | SCF time of all | calculations per hour |"]
     lines.append("|---|---|---|---|---|---|")
     for m in results:
-        seconds = sum((r or {}).get("seconds", 0.0) or 0.0 for r in m.records.values())
-        rate = len(m.records) / (seconds / 3600) if seconds else math.nan
+        distinct = {id(r): r for r in m.records.values() if r is not None}.values()  # shared geometries once
+        seconds = sum(r.get("seconds", 0.0) or 0.0 for r in distinct)
+        rate = len(distinct) / (seconds / 3600) if seconds else math.nan
         lines.append(
-            f"| {m.name} | {len(m.records)} | {m.computed} | {m.wall_seconds / 60:.1f} min | "
+            f"| {m.name} | {len(distinct)} | {m.computed} | {m.wall_seconds / 60:.1f} min | "
             f"{seconds / 3600:.2f} h | {_fmt(rate, 1)} |"
         )
-    lines += ["", "SCF time adds up the seconds recorded with each species in the cache (from whichever run made it)."]
+    lines += [
+        "",
+        "A calculation is one species (a geometry shared by several subsets is one); SCF time adds up the "
+        "seconds recorded with each in the cache, fallbacks included, from whichever run made it.",
+    ]
     return lines
 
 

@@ -80,14 +80,20 @@ def _nnxc(method, species: Species, record: dict, require_aufbau: bool) -> None:
         "grid_level": method.grid_level, "density_fit": method.density_fit, "auxbasis": method.auxbasis,
         "max_cycle": MAX_CYCLE, "require_aufbau": require_aufbau,
     }  # fmt: skip
-    failures = []
+    failures, built = [], {}
     for attempt in ATTEMPTS:
         if attempt.unrestricted and species.spin != 0:
             continue
         if attempt.options.get("require_aufbau") is False and not require_aufbau:
             continue
         config = SCFConfig(**{**base, **attempt.options})
-        ks = KohnSham(system, method.functional(), config, restricted=False if attempt.unrestricted else None)
+        if attempt.unrestricted not in built:
+            restricted = False if attempt.unrestricted else None
+            built[attempt.unrestricted] = KohnSham(system, method.functional(), config, restricted=restricted)
+        ks = built[attempt.unrestricted]
+        # Integrals, grid and AO values depend only on what every attempt shares (grid, fitting,
+        # memory); the attempts differ in SCF settings alone, which run_scf reads from ks.config.
+        ks.config = config
         record["nao"] = ks.nao
         record["attempts"] += 1
         try:
