@@ -98,6 +98,7 @@ def g2_reaction_set(names, atoms=g2.ATOMS_H_AR, h2_cache_dir=None, distances=H2_
         "G2",
         reactions,
         species,
+        categories={r.subset: r.subset for r in reactions},
         notes=[
             "MAD in kcal/mol; AE: prediction - experiment (zero-point free); IP: NIST; H2: against FCI/aug-cc-pVQZ."
         ],

@@ -18,6 +18,7 @@ import argparse
 import sys
 import time
 
+from ase_nnxc.benchmarks.runner import DENSITY_FIT_MIN_NAO
 from ase_nnxc.cli import CommandError
 
 NAME = "benchmark"
@@ -64,8 +65,8 @@ def _add_gmtkn55_arguments(parser: argparse.ArgumentParser) -> None:
     methods.add_argument("--grid-level", type=int, default=3, metavar="LEVEL", help="grid level (default: 3)")
     methods.add_argument(
         "--density-fit", choices=["auto", "yes", "no"], default="auto",
-        help="density fitting: auto fits every subset whose largest species has more than 150 basis "
-        "functions (default: auto)",
+        help=f"density fitting: auto fits every subset whose largest species has more than {DENSITY_FIT_MIN_NAO} "
+        "basis functions (default: auto)",
     )  # fmt: skip
     methods.add_argument("--auxbasis", default=None, help="auxiliary basis (default: PySCF's for basis and functional)")
     run = parser.add_argument_group("run")
@@ -177,7 +178,7 @@ def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
     settings = [
         f"{len(reaction_set.reactions)} reactions, {len(reaction_set.used_species())} species",
         f"basis {args.basis}, grid level {args.grid_level}, density fitting {args.density_fit}"
-        + (" (subsets whose largest species has > 150 basis functions)" if fit == "auto" else ""),
+        + (f" (subsets whose largest species has > {DENSITY_FIT_MIN_NAO} basis functions)" if fit == "auto" else ""),
         f"dispersion: {args.dispersion}" + ("" if dispersion else " (no dispersion correction in any figure)"),
         *(r.dispersion_description() for r in runners.values() if dispersion),
         f"command: `{command}`",
