@@ -2,7 +2,9 @@
 
 from ase_nnxc.integrals.density_fitting import DensityFittedJK, default_auxbasis
 from ase_nnxc.integrals.one_electron import (
+    core_hamiltonian,
     dipole_integrals,
+    ecp_potential,
     kinetic,
     nuclear_attraction,
     nuclear_repulsion,
@@ -15,8 +17,10 @@ __all__ = [
     "DensityFittedJK",
     "ExchangeTerm",
     "JKEngine",
+    "core_hamiltonian",
     "default_auxbasis",
     "dipole_integrals",
+    "ecp_potential",
     "kinetic",
     "nuclear_attraction",
     "nuclear_repulsion",

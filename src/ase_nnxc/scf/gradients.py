@@ -28,6 +28,7 @@ import torch
 from ase_nnxc.grid.becke import WEIGHT_BLOCK
 from ase_nnxc.grid.density import _HESSIAN_INDEX, density_features
 from ase_nnxc.integrals import JKEngine, nuclear_repulsion, overlap
+from ase_nnxc.integrals.one_electron import operator_centre_integrals
 from ase_nnxc.scf.driver import SCFResult
 from ase_nnxc.scf.kohn_sham import KohnSham
 from ase_nnxc.xc.features import FeatureMap
@@ -97,13 +98,16 @@ def _basis_along(mol, ip_integrals: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def one_electron_along(mol, u: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Derivatives of the core Hamiltonian and the overlap along ``u``, each ``(nao, nao)``."""
-    core = _basis_along(mol, mol.intor("int1e_ipkin", comp=3) + mol.intor("int1e_ipnuc", comp=3), u)
-    for atom in range(mol.natm):
-        # The operator -Z_C/|r - R_C| moves with nucleus C as well.
-        with mol.with_rinv_at_nucleus(atom):
-            half = np.einsum("x,xmn->mn", u[atom], mol.intor("int1e_iprinv", comp=3))
-        core -= mol.atom_charge(atom) * (half + half.T)
+    """Derivatives of the core Hamiltonian (ECPs included) and the overlap along ``u``, each ``(nao, nao)``."""
+    ip = mol.intor("int1e_ipkin", comp=3) + mol.intor("int1e_ipnuc", comp=3)
+    if len(mol._ecpbas):
+        ip += mol.intor("ECPscalar_ipnuc", comp=3)
+    core = _basis_along(mol, ip, u)
+    for kind in ("nuclear", "ecp"):
+        # The operators -Z_C/|r - R_C| and the ECP U_C move with nucleus C as well.
+        for atom, centre in operator_centre_integrals(mol, kind):
+            half = np.einsum("x,xmn->mn", u[atom], centre)
+            core += half + half.T
     metric = _basis_along(mol, mol.intor("int1e_ipovlp", comp=3), u)
     return torch.from_numpy(core), torch.from_numpy(metric)
 

@@ -21,9 +21,8 @@ from ase_nnxc.grid.density import NVAR, AOCache, density_features
 from ase_nnxc.integrals import (
     DensityFittedJK,
     JKEngine,
+    core_hamiltonian,
     dipole_integrals,
-    kinetic,
-    nuclear_attraction,
     nuclear_repulsion,
     overlap,
     two_electron_energy,
@@ -39,7 +38,7 @@ class EnergyTerms:
     """Kohn-Sham energy components in Hartree (floats)."""
 
     one_electron: float
-    """``Tr(D h)``: kinetic plus electron-nuclear attraction."""
+    """``Tr(D h)``: kinetic plus electron-nuclear attraction (and effective core potentials)."""
     coulomb_exchange: float
     """Hartree energy minus exact exchange."""
     xc: float
@@ -93,7 +92,7 @@ class KohnSham:
         self.positions = system.positions_tensor()
         self.charges = torch.tensor(self.mol.atom_charges(), dtype=torch.float64)
         self.overlap = overlap(self.mol, self.positions)
-        self.core_hamiltonian = kinetic(self.mol, self.positions) + nuclear_attraction(self.mol, self.positions)
+        self.core_hamiltonian = core_hamiltonian(self.mol, self.positions)
         self.exchange_terms = functional.exchange_terms()
         if self.config.density_fit:
             self.jk = DensityFittedJK(
@@ -147,7 +146,7 @@ class KohnSham:
         if positions is None:
             hcore, pos = self.core_hamiltonian, self.positions
         else:
-            hcore = kinetic(self.mol, positions) + nuclear_attraction(self.mol, positions)
+            hcore = core_hamiltonian(self.mol, positions)
             pos = positions
         total_density = density.sum(0)
         terms = {
