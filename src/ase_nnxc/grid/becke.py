@@ -89,7 +89,10 @@ class MolecularGrid:
 
 def _treutler_adjust(mol, atomic_radii: np.ndarray) -> np.ndarray:
     """Treutler's size adjustment ``a_ij`` of the Becke cell boundaries (JCP 102, 346 (1995))."""
-    radii = np.sqrt(atomic_radii[[mol.atom_charge(i) for i in range(mol.natm)]]) + 1e-200
+    from pyscf.data.elements import charge
+
+    # Element radii by proton number, as PySCF indexes them (atom_charge is Z - n_core with ECPs).
+    radii = np.sqrt(atomic_radii[[charge(mol.atom_pure_symbol(i)) for i in range(mol.natm)]]) + 1e-200
     ratio = radii[:, None] / radii[None, :]
     return np.clip(0.25 * (ratio.T - ratio), -0.5, 0.5)
 
