@@ -84,6 +84,8 @@ def test_unknown_parameter_is_an_input_error():
         (Atoms(), {}, InputError, "empty"),
         (molecule("H2O", vacuum=3.0, pbc=True), {}, CalculatorSetupError, "periodic"),
         (Atoms("Br", positions=[(0, 0, 0)]), {"basis": "6-31g", "spin": 1}, InputError, "Br"),
+        (Atoms("HI", positions=[(0, 0, 0), (0, 0, 1.6)]), {"basis": "6-31g"}, InputError, "'6-31g'.*not found for I"),
+        (Atoms("Fr", positions=[(0, 0, 0)]), {"spin": 1}, InputError, "Fr .Z=87. is not supported"),
         (molecule("H2O"), {"grid_level": 12}, InputError, "grid_level"),
         (Atoms("H", positions=[(0, 0, 0)]), {"spin": 1, "restricted": True}, InputError, "closed shell"),
     ],

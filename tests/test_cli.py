@@ -178,6 +178,7 @@ def test_optimize_that_runs_out_of_steps_exits_with_1(water_file, tmp_path, caps
         (lambda tmp, water: ["energy", str(water), "--xc", "pbee"], r"InputError: .*'pbee'"),
         (lambda tmp, water: ["energy", str(water), "--spin", "1"], r"InputError: .*spin 2S = 1"),
         (lambda tmp, water: ["energy", str(water), "--grid-level", "12"], r"InputError: grid_level.*12"),
+        (lambda tmp, water: ["energy", str(_hydrogen_iodide(tmp)), "--basis", "6-31g"], r"'6-31g'.*not found for I"),
         (lambda tmp, water: ["optimize", str(_two_images(tmp)), "--index", ":"], r"one structure.*selects 2"),
         (lambda tmp, water: ["energy", str(water), "--max-cycle", "1", *FAST], r"SCFError: SCF did not converge"),
     ],
@@ -194,6 +195,12 @@ def test_bad_input_is_one_line_on_stderr_with_status_2(make_args, message, tmp_p
 def _two_images(tmp_path):
     path = tmp_path / "two.xyz"
     write(path, [molecule("H2O"), molecule("H2O")])
+    return path
+
+
+def _hydrogen_iodide(tmp_path):
+    path = tmp_path / "hi.xyz"
+    write(path, Atoms("HI", positions=[(0, 0, 0), (0, 0, 1.6)]))
     return path
 
 

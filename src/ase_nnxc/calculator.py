@@ -34,7 +34,8 @@ class NNXC(Calculator):
         or an :class:`~ase_nnxc.xc.base.XCFunctional` instance.
     basis : str or None, default ``None``
         Any basis set PySCF knows; ``None`` uses the basis a trained checkpoint was fitted
-        in, and def2-SVP otherwise.
+        in, and def2-SVP otherwise. The basis set's own effective core potentials come
+        with it (def2 for Rb-Rn); ``charge`` and ``spin`` count all electrons as usual.
     charge : int or None, default ``None``
         Net charge; ``None`` takes the sum of ``atoms.get_initial_charges()``.
     spin : int or None, default ``None``

@@ -2,11 +2,17 @@
 
 :class:`MolecularSystem` validates its input once, so that every later stage can trust
 it, and builds the PySCF ``Mole`` that supplies integrals, basis sets and grids.
+
+A basis set that comes with effective core potentials (def2 for Rb-Rn, LANL2DZ,
+cc-pVXZ-PP, ...) brings them along: the electrons an ECP replaces are not counted, and
+the ``Mole`` carries the ECP, its effective nuclear charges and its integrals.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import torch
@@ -16,8 +22,28 @@ from ase_nnxc.units import ANGSTROM_TO_BOHR, BOHR_TO_ANGSTROM
 
 #: Two nuclei closer than this (in Angstrom) are taken as an input error.
 MIN_DISTANCE_ANGSTROM = 0.1
-#: Heaviest element handled; heavier ones need effective core potentials.
-MAX_ATOMIC_NUMBER = 36
+#: Heaviest element handled (Rn, the last one def2 basis sets and their ECPs cover).
+MAX_ATOMIC_NUMBER = 86
+
+
+@cache
+def ecp_core_electrons(basis: str, symbol: str) -> int:
+    """Electrons replaced by the effective core potential that ``basis`` defines for ``symbol``.
+
+    0 when PySCF's library holds no ECP of that name for the element (all-electron: def2 bases
+    up to Kr, Pople and Dunning sets, ANO-RCC, ...). PySCF does not attach a basis set's ECP
+    by itself; :meth:`MolecularSystem.to_mole` does, for the elements where this is non-zero.
+    """
+    from pyscf import gto
+
+    with warnings.catch_warnings():
+        # An unknown name makes PySCF suggest basis-set-exchange; the basis check reports it.
+        warnings.simplefilter("ignore")
+        try:
+            ecp = gto.basis.load_ecp(basis, symbol)
+        except (KeyError, RuntimeError, ValueError, OSError, gto.basis.BasisNotFoundError):
+            return 0
+    return int(ecp[0]) if ecp else 0
 
 
 @dataclass(frozen=True)
@@ -67,8 +93,8 @@ class MolecularSystem:
                 raise ValueError(f"Unknown element with atomic number {z}.")
             if z > MAX_ATOMIC_NUMBER:
                 raise ValueError(
-                    f"Element {chemical_symbols[z]} (Z={z}) is not supported: basis sets for "
-                    "elements beyond Kr rely on effective core potentials, which the core lacks."
+                    f"Element {chemical_symbols[z]} (Z={z}) is not supported: elements beyond Rn "
+                    "(Z=86) are out of scope."
                 )
         if not np.all(np.isfinite(positions)):
             raise ValueError("Atomic positions contain NaN or infinity.")
@@ -96,12 +122,15 @@ class MolecularSystem:
             )
 
     def _check_electrons(self) -> None:
-        nelec = self.nelectron
+        nelec, core = self.nelectron, sum(self.core_electrons)
+        counted = f"{nelec} electrons"
+        if core:
+            counted += f" (besides the {core} that the {self.basis} ECPs replace)"
         if nelec <= 0:
-            raise ValueError(f"Charge {self.charge} leaves {nelec} electrons; at least one is needed.")
+            raise ValueError(f"Charge {self.charge} leaves {counted}; at least one is needed.")
         if self.spin < 0 or self.spin > nelec or (nelec - self.spin) % 2:
             raise ValueError(
-                f"{nelec} electrons are inconsistent with spin 2S = {self.spin}: "
+                f"{counted} are inconsistent with spin 2S = {self.spin}: "
                 "N_alpha - N_beta must have the parity of the electron count and lie in [0, N]."
             )
 
@@ -160,9 +189,14 @@ class MolecularSystem:
         return [chemical_symbols[z] for z in self.numbers]
 
     @property
+    def core_electrons(self) -> tuple[int, ...]:
+        """Electrons each atom's effective core potential replaces (0 without one), ``(natom,)``."""
+        return tuple(ecp_core_electrons(self.basis, s) for s in self.symbols)
+
+    @property
     def nelectron(self) -> int:
-        """Number of electrons."""
-        return sum(self.numbers) - self.charge
+        """Number of electrons treated explicitly: all of them less those the ECPs replace."""
+        return sum(self.numbers) - sum(self.core_electrons) - self.charge
 
     @property
     def nalpha_nbeta(self) -> tuple[int, int]:
@@ -181,6 +215,10 @@ class MolecularSystem:
     def to_mole(self):
         """The PySCF ``Mole`` of this system (Bohr, spherical basis functions, no symmetry).
 
+        The basis set's own ECPs are attached for the elements that have one
+        (:attr:`core_electrons`), so ``mol.atom_charges()`` are the effective charges
+        ``Z - n_core`` and ``mol.nelectron`` equals :attr:`nelectron`.
+
         Raises
         ------
         ValueError
@@ -193,6 +231,7 @@ class MolecularSystem:
         mol.atom = [(s, tuple(p)) for s, p in zip(self.symbols, self.positions)]
         mol.unit = "Bohr"
         mol.basis = self.basis
+        mol.ecp = {s: self.basis for s, n in zip(self.symbols, self.core_electrons) if n}
         mol.charge = self.charge
         mol.spin = self.spin
         mol.verbose = 0
@@ -207,4 +246,8 @@ class MolecularSystem:
         missing = sorted({mol.atom_symbol(i) for i in range(mol.natm) if i not in atoms_with_functions})
         if missing:
             raise ValueError(f"Basis {self.basis!r} has no functions for element(s) {', '.join(missing)}.")
+        if mol.nelectron != self.nelectron:  # pragma: no cover - both counts come from PySCF's ECP library
+            raise ValueError(
+                f"Basis {self.basis!r}: PySCF's ECPs leave {mol.nelectron} electrons, not {self.nelectron}."
+            )
         return mol
