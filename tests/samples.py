@@ -5,8 +5,11 @@ References are never stored here: every test computes its PySCF reference in the
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ase import Atoms
 from ase.build import molecule
+from ase.io import read
 
 from ase_nnxc.system import MolecularSystem
 
@@ -26,6 +29,23 @@ def atoms(name: str) -> Atoms:
 def system(name: str, basis: str = "def2-svp") -> MolecularSystem:
     """The :class:`MolecularSystem` of ``name`` in ``basis``."""
     return MolecularSystem.from_atoms(atoms(name), basis=basis, charge=0, spin=SPINS.get(name, 0))
+
+
+#: Copies of a few GMTKN55 species (official layout) with elements beyond Kr.
+GMTKN55 = Path(__file__).parent / "data" / "gmtkn55"
+
+
+def gmtkn55_system(species: str, basis: str = "def2-tzvp", charge: int = 0, spin: int = 0) -> MolecularSystem:
+    """A GMTKN55 species (``"HEAVY28/hi"``) from its ``struc.xyz``, ``.CHRG`` and ``.UHF``.
+
+    ``charge`` and ``spin`` are added to the files' values (``charge=1, spin=1`` gives the
+    cation of a closed-shell species).
+    """
+    folder = GMTKN55 / species
+    extra = {name: int((folder / name).read_text()) if (folder / name).exists() else 0 for name in (".CHRG", ".UHF")}
+    return MolecularSystem.from_atoms(
+        read(folder / "struc.xyz"), basis=basis, charge=extra[".CHRG"] + charge, spin=extra[".UHF"] + spin
+    )
 
 
 def directional_gradient_error(module, loss, step: float, seed: int = 5) -> float:

@@ -22,6 +22,10 @@ CONFIG = SCFConfig(conv_tol=1e-12, conv_tol_grad=1e-8, grid_level=1)
 BASIS = "6-31g"
 LIH = SystemSpec("Li 0 0 0; H 0 0 3.2", BASIS)  # stretched from 3.0 Bohr: a non-zero force
 METHYL = SystemSpec("C 0 0 0.1; H 0 2.04 0; H 1.767 -1.02 0; H -1.8 -1.02 0", BASIS, spin=1)  # non-planar, distorted
+# Iodine in LANL2DZ carries a 46-electron ECP, so the ECP term enters every force entry
+# (a small valence basis keeps these quick; tests/scf/test_ecp.py checks def2 against PySCF).
+HI = SystemSpec("I 0 0 0; H 0 0 3.2", "lanl2dz")  # stretched from 3.04 Bohr
+HI_CATION = SystemSpec("I 0 0 0; H 0 0 3.2", "lanl2dz", spin=1, charge=1)
 
 
 def functional(base: str = "pbe"):
@@ -40,7 +44,7 @@ def directional_check(xc, entry, step=1e-4):
     return directional_gradient_error(xc, lambda: loss_value(xc, entry), step)
 
 
-@pytest.mark.parametrize("spec", [LIH, METHYL], ids=["closed-shell", "open-shell"])
+@pytest.mark.parametrize("spec", [LIH, METHYL, HI], ids=["closed-shell", "open-shell", "ecp"])
 def test_force_loss_gradient_matches_finite_differences(spec):
     assert directional_check(functional(), Entry("force", 0.0, (spec,))) < 1e-4
 
@@ -52,7 +56,7 @@ def test_force_loss_gradient_with_exact_exchange_and_array_label(spec):
     assert directional_check(functional("b3lyp"), Entry("force", label, (spec,))) < 1e-4
 
 
-@pytest.mark.parametrize("spec", [LIH, METHYL], ids=["closed-shell", "open-shell"])
+@pytest.mark.parametrize("spec", [LIH, METHYL, HI], ids=["closed-shell", "open-shell", "ecp"])
 def test_lagrangian_with_w_from_d_f_d_is_the_nuclear_gradient(spec):
     ks = KohnSham(spec.to_system(), functional("b3lyp"), CONFIG)
     result = run_scf(ks)
@@ -62,7 +66,11 @@ def test_lagrangian_with_w_from_d_f_d_is_the_nuclear_gradient(spec):
     assert float(along.detach()) == pytest.approx(float((displacement * gradient).sum()), abs=1e-8)
 
 
-@pytest.mark.parametrize("spec", [LIH, METHYL], ids=["closed-shell", "open-shell"])
+@pytest.mark.parametrize(
+    "spec",
+    [LIH, METHYL, pytest.param(HI_CATION, marks=pytest.mark.slow)],
+    ids=["closed-shell", "open-shell", "ecp-open-shell"],
+)
 def test_fock_response_matches_fock_matrices_at_displaced_geometries(spec):
     # d/dD (u . dE/dR at fixed D) = d/dt F(R + t u; D): one-electron, Coulomb, exact exchange
     # and XC (moving grid points and Becke weights) together, at an arbitrary density.
