@@ -4,6 +4,8 @@
   the self-consistent energy.
 * :func:`check_potential`: a functional's potential (the derivative of its energy in the
   density matrix, as used in the Fock matrix) against finite differences of its energy.
+* :func:`pyscf_grid_response_radii`: the atomic radii that make PySCF's grid-response
+  gradient a reference with effective core potentials.
 
 Both return the measured error and raise ``AssertionError`` when it exceeds the tolerance.
 """
@@ -113,3 +115,37 @@ def check_potential(ks: KohnSham, density: torch.Tensor, step: float = 1e-4, ato
 def tight(config: SCFConfig, **changes) -> SCFConfig:
     """``config`` with tight thresholds (and any other ``changes``)."""
     return replace(config, conv_tol=1e-11, conv_tol_grad=1e-7, **changes)
+
+
+def pyscf_grid_response_radii(mol) -> np.ndarray:
+    """Bragg radii for ``mf.grids.atomic_radii`` that make PySCF's grid-response gradient exact with ECPs.
+
+    PySCF (2.14) builds the Becke partition with radii indexed by proton number, but its
+    grid-response gradient (``pyscf.grad.rks.grids_response_becke``) indexes them by
+    ``mol.atom_charges()``, which is ``Z - n_core`` with an ECP. Where the two radii differ
+    (Sb and Bi against V in def2) its gradient is not the derivative of its own energy. This
+    table gives entry ``Z - n_core`` the radius of ``Z``, which leaves the grid unchanged and
+    makes the response consistent; without ECPs it is PySCF's own table.
+
+    Raises
+    ------
+    ValueError
+        When an element of ``mol`` has the proton number ``Z - n_core`` of another atom (that
+        element's radius would change too).
+
+    """
+    from pyscf.data.elements import charge
+    from pyscf.dft import radi
+
+    radii = radi.BRAGG_RADII.copy()
+    protons = {charge(mol.atom_pure_symbol(i)) for i in range(mol.natm)}
+    for i in range(mol.natm):
+        z, z_eff = charge(mol.atom_pure_symbol(i)), int(mol.atom_charge(i))
+        if z != z_eff:
+            if z_eff in protons:
+                raise ValueError(
+                    f"Atom {i} ({mol.atom_pure_symbol(i)}) has effective charge {z_eff}, the proton "
+                    "number of another element in the molecule; no radius table fits both."
+                )
+            radii[z_eff] = radi.BRAGG_RADII[z]
+    return radii

@@ -13,14 +13,12 @@ import numpy as np
 import pytest
 import torch
 from pyscf import dft
-from pyscf.data.elements import charge as proton_number
-from pyscf.dft import radi
 from samples import gmtkn55_system
 
 from ase_nnxc.integrals import core_hamiltonian, ecp_potential
 from ase_nnxc.scf import KohnSham, SCFConfig, nuclear_gradient, run_scf
 from ase_nnxc.scf.gradients import one_electron_along
-from ase_nnxc.testing import check_forces
+from ase_nnxc.testing import check_forces, pyscf_grid_response_radii
 from ase_nnxc.xc import get_functional
 
 QUICK = SCFConfig(conv_tol=1e-11, conv_tol_grad=1e-7, grid_level=1)
@@ -42,26 +40,6 @@ def _name(case) -> str:
     return species.split("/")[1] + ("+" if charge else "")
 
 
-def pyscf_radii(mol) -> np.ndarray:
-    """Bragg radii that make PySCF's grid-response gradient consistent with its grids under ECPs.
-
-    PySCF 2.14 builds the Becke partition with radii indexed by proton number, but its
-    grid-response gradient (``grad.rks.grids_response_becke``) indexes them by
-    ``mol.atom_charges()``, which is ``Z - n_core`` with an ECP. Where the two radii differ
-    (Sb, Bi: 1.45 and 1.60 against V's 1.35 Angstrom) its gradient is not the derivative of its
-    own energy (BiH3, def2-SVP, grid 1: 2.3e-5 Ha/Bohr from finite differences). Giving entry
-    ``Z - n_core`` the radius of ``Z`` leaves the grid unchanged and repairs the response.
-    """
-    radii = radi.BRAGG_RADII.copy()
-    protons = {proton_number(mol.atom_pure_symbol(i)) for i in range(mol.natm)}
-    for i in range(mol.natm):
-        z, z_eff = proton_number(mol.atom_pure_symbol(i)), int(mol.atom_charge(i))
-        if z != z_eff:
-            assert z_eff not in protons, "an element with proton number Z - n_core would get the wrong radius"
-            radii[z_eff] = radi.BRAGG_RADII[z]
-    return radii
-
-
 def pyscf_reference(sys_, xc, config, result, density_fit=False):
     """PySCF's energy, dipole (au) and grid-response gradient with the same basis, ECP and grid.
 
@@ -72,7 +50,9 @@ def pyscf_reference(sys_, xc, config, result, density_fit=False):
     mf.xc = xc
     mf.conv_tol = 1e-11
     mf.grids.level = config.grid_level
-    mf.grids.atomic_radii = pyscf_radii(mf.mol)
+    # PySCF's grid response indexes the radii by Z - n_core (BiH3, def2-SVP, grid 1: 2.3e-5 Ha/Bohr
+    # from finite differences of its own energy as shipped); see pyscf_grid_response_radii.
+    mf.grids.atomic_radii = pyscf_grid_response_radii(mf.mol)
     if density_fit:
         mf = mf.density_fit()
     energy = mf.kernel()
