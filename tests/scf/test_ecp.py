@@ -3,8 +3,8 @@ against finite differences; energies, grid-response forces and dipoles against P
 same basis, ECP and grid; forces against finite differences of the energy; density fitting.
 
 Species from GMTKN55's HEAVY28, HAL59 and HEAVYSB11 (copies in tests/data/gmtkn55), plus the
-HI+ cation for a second open shell. The default suite runs def2-SVP on a coarse grid; the
-def2-TZVP matrix on PySCF's default grid is marked slow.
+HI+ cation for a second open shell. The default suite runs def2-SVP (and LANL2DZ for the
+finite differences) on a coarse grid; the def2-TZVP matrix on PySCF's default grid is slow.
 """
 
 from dataclasses import replace
