@@ -18,7 +18,8 @@ from collections.abc import Sequence
 
 from ase.data import atomic_numbers, chemical_symbols, g2_1, g2_2
 
-from ase_nnxc.train.dataset import Entry, SystemSpec
+from ase_nnxc.train.dataset import Entry, SystemSpec, save_dataset
+from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries
 from ase_nnxc.units import ANGSTROM_TO_BOHR, HARTREE_TO_CM1, HARTREE_TO_EV, HARTREE_TO_KCAL_PER_MOL
 
 #: Ground-state spins (N_alpha - N_beta) of neutral atoms H-Ar.
@@ -180,9 +181,6 @@ def training_entries(basis: str = "def2-svp", extra_ips: bool | Sequence[str] = 
 def main(argv=None) -> None:
     """``python -m ase_nnxc.train.g2 OUT.yaml [--basis B] [--extra-ips ...] [--h2 W]``: write the training set as YAML."""
     import argparse
-
-    from ase_nnxc.train.dataset import save_dataset
-    from ase_nnxc.train.h2 import TRAINING_DISTANCES, binding_curve_entries  # h2 imports this module
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out")

@@ -20,7 +20,6 @@ Example::
 from __future__ import annotations
 
 from ase_nnxc.train.dataset import Entry, SystemSpec
-from ase_nnxc.train.g2 import atom_spec
 from ase_nnxc.units import ANGSTROM_TO_BOHR
 
 #: Basis of the exact labels (near the basis-set limit for two electrons).
@@ -50,7 +49,9 @@ def molecule_spec(distance: float, basis: str) -> SystemSpec:
 def binding_curve_entries(distances, basis: str = "def2-svp", label_basis: str = EXACT_BASIS) -> list[Entry]:
     """``ae`` entries of H2 at ``distances`` (Angstrom) in ``basis``, with exact labels from ``label_basis``."""
     hydrogen = exact_energy(None, label_basis)
-    atoms = atom_spec("H", basis, number=2)
+    # Two free H atoms (doublets); written out rather than taken from ase_nnxc.train.g2, whose
+    # dataset writer imports this module.
+    atoms = SystemSpec("H 0 0 0", basis, spin=1, number=2)
     entries = []
     for r in distances:
         label = 2 * hydrogen - exact_energy(r, label_basis)
