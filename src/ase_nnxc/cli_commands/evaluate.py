@@ -4,7 +4,7 @@ FUNCTIONAL is a checkpoint (.pt), a training config (its OUTPUT/model.pt is used
 registered name or any libxc name. DATA is a DeepChem-format YAML dataset.
 
 Example:
-  nnxc evaluate runs/nn-lda/model.pt examples/data/deepchem_example.yaml
+  nnxc evaluate runs/deepchem_train/model.pt examples/data/deepchem_example.yaml
   nnxc evaluate pbe examples/data/deepchem_example.yaml --grid-level 3
 
 """

@@ -2,9 +2,10 @@
 
 CONFIG is a YAML file (see ase_nnxc.train.config): training data (DeepChem-format YAML),
 model name and options, base functional, loss and weights, optimiser and learning rate,
-epochs, validation split, seed, output folder and SCF settings. The output folder receives
-last.pt (resumable state, written after every step), model.pt (final weights, usable as
-NNXC(xc="OUTPUT/model.pt")) and log.csv.
+epochs, validation split, seed, output folder and SCF settings. The output folder (the
+config's output, relative to the config file, or else runs/CONFIG-NAME in the current
+directory) receives last.pt (resumable state, written after every step), model.pt (final
+weights, usable as NNXC(xc="OUTPUT/model.pt")) and log.csv.
 
 Example:
   nnxc train examples/data/deepchem_train.yaml
@@ -25,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="training configuration (YAML)")
     parser.add_argument("--resume", action="store_true", help="continue from OUTPUT/last.pt if it exists")
     parser.add_argument("--epochs", type=int, help="override the number of epochs")
-    parser.add_argument("--output", help="override the output folder")
+    parser.add_argument("--output", help="override the output folder (relative to the current directory)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

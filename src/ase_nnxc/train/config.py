@@ -38,7 +38,8 @@ class TrainConfig:
     train: str
     """Path of the training dataset (DeepChem YAML)."""
     output: str
-    """Folder for checkpoints and the CSV log."""
+    """Folder for checkpoints and the CSV log. A relative path written in the file is relative to
+    the file; without one, ``runs/<config file name>`` in the current directory."""
     validation: str | float | None = None
     """Validation dataset path, or the fraction of ``train`` held out."""
     model: str = "nn-lda"
@@ -105,7 +106,12 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path) -> TrainConfig:
-        """Read a YAML file; relative data and output paths are relative to the file."""
+        """Read a YAML file; relative paths in it are relative to the file.
+
+        Without an ``output`` key the run goes to ``runs/<file name without .yaml>`` in the current
+        directory, so training from a config inside an installed or read-only tree writes where
+        the user runs it.
+        """
         path = Path(path)
         raw = read_yaml(path, ConfigError)
         if not isinstance(raw, dict):
@@ -147,7 +153,7 @@ class TrainConfig:
         try:
             return cls(
                 train=rel(raw["train"]),
-                output=rel(raw.get("output", "runs/" + path.stem)),
+                output=rel(raw["output"]) if "output" in raw else str(Path("runs") / path.stem),
                 validation=validation,
                 model=str(model.get("name", "nn-lda")),
                 model_options=dict(model.get("options", {})),
