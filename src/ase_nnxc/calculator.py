@@ -180,6 +180,14 @@ class NNXC(Calculator):
             self._check_parameters()
         return changed
 
+    def __repr__(self) -> str:
+        """``NNXC(xc=..., basis=..., grid_level=...)`` with the basis in use and every other non-default parameter."""
+        p = self.parameters
+        shown = {"xc": p.xc if isinstance(p.xc, str) else type(p.xc).__name__, "basis": self.basis,
+                 "grid_level": p.grid_level}
+        shown.update({k: v for k, v in p.items() if k not in shown and v != self.default_parameters[k]})
+        return "NNXC(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
     @property
     def basis(self) -> str:
         """The basis in use: the ``basis`` parameter, else the trained functional's own, else def2-SVP."""

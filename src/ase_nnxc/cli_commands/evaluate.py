@@ -50,14 +50,15 @@ def run(args: argparse.Namespace) -> int:
     level = args.grid_level if args.grid_level is not None else getattr(functional, "grid_level", 3)
     # Same SCF acceptance as in training: degenerate open-shell atoms keep their stationary state.
     results = evaluate(Predictor(functional, SCFConfig(grid_level=level, require_aufbau=False)), entries, progress=True)
-    print(f"{'entry':24s} {'type':5s} {'predicted':>14s} {'reference':>14s} {'error/kcal/mol':>15s}")
+    # ae and ie values are energy differences in Hartree (DeepChem's convention), errors in kcal/mol.
+    print(f"{'entry':24s} {'type':5s} {'predicted/Ha':>14s} {'reference/Ha':>14s} {'error/(kcal/mol)':>16s}")
     for r in results:
         if r.failed:
             print(f"{r.name:24s} {r.e_type:5s} FAILED: {r.failed}")
         elif r.e_type in ("ae", "ie"):
-            print(f"{r.name:24s} {r.e_type:5s} {r.prediction:14.8f} {r.target:14.8f} {r.error_kcal:+15.3f}")
+            print(f"{r.name:24s} {r.e_type:5s} {r.prediction:14.8f} {r.target:14.8f} {r.error_kcal:+16.3f}")
         else:
-            print(f"{r.name:24s} {r.e_type:5s} rms deviation {r.prediction:.3e}")
+            print(f"{r.name:24s} {r.e_type:5s} rms deviation from the reference density {r.prediction:.3e} (atomic units)")
     for e_type in sorted({r.e_type for r in results if r.e_type in ("ae", "ie")}):
         print(f"MAE ({e_type}): {mean_absolute_error(results, e_type):.3f} kcal/mol")
     failed = sum(1 for r in results if r.failed)

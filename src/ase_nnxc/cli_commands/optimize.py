@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(
         f"Optimising {atoms.get_chemical_formula()} from {args.file} with {optimizer_class.__name__}, "
-        f"{args.xc}/{args.basis or 'default basis'}, to fmax {args.fmax} eV/Angstrom in at most {args.steps} steps",
+        f"{args.xc}/{atoms.calc.basis}, to fmax {args.fmax} eV/Angstrom in at most {args.steps} steps",
         flush=True,
     )
     if atoms.calc.dispersion_parameters is not None:

@@ -22,6 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``nnxc plugins`` takes no options."""
 
 
+#: The plugin through which the package registers its shipped trained functionals.
+SHIPPED = "ase_nnxc.pretrained"
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the table; returns the exit status."""
     from ase_nnxc.plugins import manager
@@ -30,11 +34,16 @@ def run(args: argparse.Namespace) -> int:
     rows = {}
     for kind, registry in kinds.items():
         for reg in registry.values():
-            rows.setdefault((reg.plugin, reg.package, reg.version), []).append((kind, reg.name, reg.description))
-    for (plugin, package, version), items in sorted(rows.items()):
+            shown = "shipped neural functional" if reg.plugin == SHIPPED and kind == "base functional" else kind
+            rows.setdefault((reg.plugin, reg.package, reg.version), []).append((shown, reg.name, reg.description))
+    items = [item for group in rows.values() for item in group]
+    kind_width = max((len(kind) for kind, _, _ in items), default=0)
+    name_width = max((len(name) for _, name, _ in items), default=0)
+    print(f"    {'kind':<{kind_width}}  {'name':<{name_width}}  description")
+    for (plugin, package, version), group in sorted(rows.items()):
         print(f"{plugin}  (package {package} {version})")
-        for kind, name, description in items:
-            print(f"    {kind:16s} {name:16s} {description}")
+        for kind, name, description in group:
+            print(f"    {kind:<{kind_width}}  {name:<{name_width}}  {description}")
     for name, error in manager.load_errors().items():
         print(f"{name}  FAILED TO LOAD: {error}")
     print("libxc names (pbe, b3lyp, r2scan, ...) are accepted wherever a functional is named.")

@@ -343,10 +343,9 @@ class Trainer:
             bar.close()
             if self.progress and self.history:
                 h = self.history[-1]
-                print(
-                    f"epoch {h['epoch']}: loss {h['loss']:.4e}  valid MAE {h['valid_mae_kcal'] or '-'} kcal/mol",
-                    file=sys.stderr,
-                )
+                mae = h["valid_mae_kcal"]
+                valid = f"  valid MAE {mae:.3f} kcal/mol" if isinstance(mae, float) else ""  # none without a validation set
+                print(f"epoch {h['epoch']}: loss {h['loss']:.4e}{valid}", file=sys.stderr)
         self.save("model.pt", with_state=False)
         return self.history
 
