@@ -169,11 +169,13 @@ def dataset_format() -> str:
     """Tables of the keys of a dataset entry and of each of its systems."""
     from ase_nnxc.train.dataset import Entry, SystemSpec
 
+    # The reader's defaults where they differ from the dataclasses' (ase_nnxc.train.dataset).
+    entry_defaults = {"true_val": "required; `0` for `force` (an equilibrium geometry)", "name": "`<e_type>-<index>`"}
     return (
         "Entry keys:\n\n"
-        + _fields_table(Entry, skip=("name",))
+        + _fields_table(Entry, defaults=entry_defaults)
         + "\n\nKeys of each item of `systems`:\n\n"
-        + _fields_table(SystemSpec)
+        + _fields_table(SystemSpec, defaults={"basis": "`'def2-svp'`"})
     )
 
 

@@ -159,10 +159,22 @@ def test_dataset_and_scf_tables_cover_every_field():
     dataset, scf = hooks.dataset_format(), hooks.scf_config()
     for cls, table, prefix in ((Entry, dataset, ""), (SystemSpec, dataset, ""), (SCFConfig, scf, "scf.")):
         for field in dataclasses.fields(cls):
-            if field.name != "name":
-                assert f"| `{prefix}{field.name}` |" in table, (cls.__name__, field.name)
+            assert f"| `{prefix}{field.name}` |" in table, (cls.__name__, field.name)
 
 
 def test_unknown_marker_is_an_error():
     with pytest.raises(hooks.DocsError, match="nnxc:nonsense"):
         hooks.expand("text\n<!-- nnxc:nonsense -->\n", "page.md")
+
+
+def test_dataset_table_defaults_are_the_readers(tmp_path):
+    from ase_nnxc.train.dataset import load_dataset
+
+    table = hooks.dataset_format()
+    (tmp_path / "set.yaml").write_text(
+        yaml.safe_dump([{"e_type": "force", "systems": [{"moldesc": "H 0 0 0; H 0 0 1.4"}]}])
+    )
+    (entry,) = load_dataset(tmp_path / "set.yaml")
+    assert f"| `basis` | `str` | `{entry.systems[0].basis!r}` |" in table
+    assert entry.name == "force-0" and "`<e_type>-<index>`" in table
+    assert float(entry.true_val) == 0.0 and "`0` for `force`" in table
