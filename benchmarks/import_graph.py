@@ -34,7 +34,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("ase_nnxc.system",),
     ("ase_nnxc.integrals", "ase_nnxc.grid"),
     ("ase_nnxc.xc",),
-    ("ase_nnxc.scf",),
+    # D4 dispersion is a term added after the SCF, beside it (it asks xc what a functional's base is).
+    ("ase_nnxc.scf", "ase_nnxc.dispersion"),
     # Consumers of the core, side by side: the ASE calculator, training (which relaxes
     # geometries with the calculator), the shipped weights and the test helpers.
     ("ase_nnxc.calculator", "ase_nnxc.testing", "ase_nnxc.train", "ase_nnxc.pretrained"),

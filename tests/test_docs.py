@@ -133,7 +133,8 @@ def test_config_keys_of_the_docs_are_the_ones_the_reader_accepts(tmp_path):
     values = {"train": "data.yaml", "output": "out", "validation": 0.25, "model.name": "nn-gga",
               "model.options": {"hidden": [4]}, "base": "pbe", "train_b": False, "loss.name": "l1",
               "loss.options": {}, "loss.weights": {"ae": 2.0}, "optimizer.name": "sgd", "optimizer.lr": 0.5,
-              "epochs": 3, "batch_size": 2, "seed": 7, "scf": {"grid_level": 1}, "pretrain": {"epochs": 1}}
+              "epochs": 3, "batch_size": 2, "seed": 7, "scf": {"grid_level": 1}, "pretrain": {"epochs": 1},
+              "dispersion": "d4"}
     documented = re.findall(r"^\| `([a-z_.]+)` \|", hooks.train_config(), re.M)
     assert sorted(documented) == sorted(values)
     raw: dict = {}
