@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, ...]] = [
     # Consumers of the core, side by side: the ASE calculator, training (which relaxes
     # geometries with the calculator), the shipped weights and the test helpers.
     ("ase_nnxc.calculator", "ase_nnxc.testing", "ase_nnxc.train", "ase_nnxc.pretrained"),
-    ("ase_nnxc.accuracy",),
+    ("ase_nnxc.benchmarks",),
     ("ase_nnxc.cli", "ase_nnxc.cli_commands", "ase_nnxc.__main__", "ase_nnxc"),
 ]
 
