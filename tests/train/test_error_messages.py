@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from ase_nnxc.cli import EXIT_USAGE, main
-from ase_nnxc.train.checkpoint import CheckpointError
+from ase_nnxc.train.checkpoint import CheckpointError, write_payload
 from ase_nnxc.train.config import ConfigError, TrainConfig
 from ase_nnxc.train.trainer import Trainer
 
@@ -118,7 +118,7 @@ def test_corrupt_checkpoint_is_named(trained_files, tmp_path, capsys):
             r"last\.pt: trained nn-lda on lda,vwn, but the config asks for nn-gga",
         ),
         ({"base": "pbe"}, r"last\.pt: trained nn-lda on lda,vwn, but the config asks for nn-lda on pbe"),
-        ({"model": {"name": "nn-lda", "options": {"hidden": [8]}}}, r"last\.pt: does not match the configured model"),
+        ({"model": {"name": "nn-lda", "options": {"hidden": [8]}}}, r"last\.pt: trained with model options \{.*'hidden': \[4\].*\}, but the config asks for"),
     ],
     ids=["other-model", "other-base", "other-shape"],
 )
@@ -135,6 +135,8 @@ def test_mismatched_weights_are_named_by_evaluate(trained_files, tmp_path, capsy
     data, last = trained_files
     payload = torch.load(last, weights_only=True)
     payload["options"] = {"hidden": [9]}  # the stored weights have 4 hidden units
-    torch.save(payload, tmp_path / "mismatch.pt")
+    write_payload(tmp_path / "mismatch.pt", payload)  # a consistent content hash: the shapes are what is wrong
     assert main(["evaluate", str(tmp_path / "mismatch.pt"), str(data)]) == EXIT_USAGE
-    assert re.search(r"mismatch\.pt: weights do not match model 'nn-lda'", one_line_error(capsys, "evaluate"))
+    message = one_line_error(capsys, "evaluate")
+    assert re.search(r"mismatch\.pt: weights do not match model 'nn-lda' with options \{'hidden': \[9\]\}", message)
+    assert re.search(r"model\.net\.0\.weight is \(4, 2\) in the file, \(9, 2\) in the model", message)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from ase_nnxc.train.checkpoint import CheckpointError, load_functional, read_checkpoint
+from ase_nnxc.train.checkpoint import CheckpointError, load_functional, read_checkpoint, write_payload
 from ase_nnxc.train.config import TrainConfig
 from ase_nnxc.train.dataset import load_dataset
 from ase_nnxc.train.trainer import Trainer
@@ -152,7 +152,7 @@ def test_corrupt_and_mismatched_checkpoints_are_named(tmp_path):
     path = trainer.save("model.pt", with_state=False)
     payload = torch.load(path, weights_only=True)
     payload["model"] = "nn-gga"  # weights of an NN-LDA under another architecture's name
-    torch.save(payload, tmp_path / "mismatch.pt")
+    write_payload(tmp_path / "mismatch.pt", payload)  # with a consistent content hash
     with pytest.raises(CheckpointError, match="mismatch.pt.*do not match model 'nn-gga'"):
         load_functional(tmp_path / "mismatch.pt")
     with pytest.raises(CheckpointError, match="hash|SHA-256"):
