@@ -1,8 +1,9 @@
 """List the loaded plugins: package, version and what each registers.
 
 Built-in functionals, models and losses are listed under ase_nnxc, since they are registered
-through the same hooks as third-party ones. Plugins that failed to load are listed with
-their error. ASE_NNXC_DISABLE_PLUGIN_AUTOLOAD=1 loads no entry points; ASE_NNXC_PLUGINS=a,b
+through the same hooks as third-party ones. Plugins that were left out (failed to import,
+unknown hooks, wrong hook parameters, a registration hook that raised) are listed with the
+reason, and so are names refused because two plugins register them. ASE_NNXC_DISABLE_PLUGIN_AUTOLOAD=1 loads no entry points; ASE_NNXC_PLUGINS=a,b
 loads only the named ones.
 
 Example:
@@ -45,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
         for kind, name, description in group:
             print(f"    {kind:<{kind_width}}  {name:<{name_width}}  {description}")
     for name, error in manager.load_errors().items():
-        print(f"{name}  FAILED TO LOAD: {error}")
+        print(f"{name}  (package {manager.package_of(name)})  LEFT OUT: {error}")
+    for kind in manager.KINDS:
+        for message in manager.refused(kind).values():
+            print(f"REFUSED: {message}")
     print("libxc names (pbe, b3lyp, r2scan, ...) are accepted wherever a functional is named.")
     return 0

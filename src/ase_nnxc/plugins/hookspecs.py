@@ -15,7 +15,8 @@ PROJECT = "ase_nnxc"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-#: ``register(name, factory, description="")``; raises ``ValueError`` on a duplicate name.
+#: ``register(name, factory, description="")``. A name registered twice is settled by the manager:
+#: a built-in's name stays the built-in's, a name of two plugins is refused for both.
 Register = Callable[..., None]
 
 
