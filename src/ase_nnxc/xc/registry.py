@@ -7,6 +7,7 @@ plugin fails with a message naming it rather than deep inside the SCF.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
@@ -88,19 +89,48 @@ def checked(functional, plugin: str, name: str) -> XCFunctional:
     return functional
 
 
+#: Prefix that marks a checkpoint path explicitly: ``path:b3lyp`` is the file ``b3lyp``.
+PATH_PREFIX = "path:"
+#: File suffixes of checkpoints (a name with one of these is never a functional name).
+CHECKPOINT_SUFFIXES = (".pt", ".pth")
+
+
+def _explicit_path(spec: str) -> Path | None:
+    """The path ``spec`` names by its syntax alone: ``path:...``, a folder part or ``~``; else ``None``."""
+    if spec.startswith(PATH_PREFIX):
+        return Path(spec[len(PATH_PREFIX) :]).expanduser()
+    separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if spec.startswith("~") or any(sep in spec for sep in separators):
+        return Path(spec).expanduser()
+    return None
+
+
 def get_functional(spec) -> XCFunctional:
     """Resolve ``spec`` to an :class:`XCFunctional`.
 
-    Order: an ``XCFunctional`` instance is returned as it is; a name registered through the
-    ``nnxc_register_base_functionals`` hook (built-in or plugin); a path to a trained
-    checkpoint; finally any libxc name (``"pbe"``, ``"b3lyp"``, ``"r2scan"``, ...).
+    Order (a file never hides a functional name):
+
+    1. an ``XCFunctional`` instance is returned as it is;
+    2. a path written as one -- ``path:NAME``, anything with a folder part (``./b3lyp``,
+       ``runs/model.pt``) or starting with ``~`` -- is loaded as a checkpoint;
+    3. a name registered through the ``nnxc_register_base_functionals`` hook (built-in,
+       shipped or plugin);
+    4. a libxc name (``"pbe"``, ``"b3lyp"``, ``"r2scan"``, ...);
+    5. a bare file name: a checkpoint in the working directory (``model.pt``), if it ends in
+       ``.pt``/``.pth`` or exists.
+
+    So a file called ``b3lyp`` in the working directory is reached as ``./b3lyp`` or
+    ``path:b3lyp``, and ``b3lyp`` stays the libxc functional.
 
     Raises
     ------
     ValueError
         When nothing matches; the message names the input.
+    ase_nnxc.train.checkpoint.CheckpointError
+        A checkpoint that cannot be read or does not match its model (a ``ValueError`` too).
     ase_nnxc.plugins.manager.PluginError
-        When a registered factory fails or builds something that is not a functional.
+        When a registered factory fails or builds something that is not a functional, or the
+        name was refused because two plugins register it.
 
     """
     if isinstance(spec, XCFunctional):
@@ -109,7 +139,12 @@ def get_functional(spec) -> XCFunctional:
         raise ValueError(f"xc must be a functional name, a checkpoint path or an XCFunctional, not {spec!r}.")
     from ase_nnxc.plugins import manager
 
+    path = _explicit_path(spec)
+    if path is not None:
+        return _load_checkpoint(path)
     registered = manager.base_functionals().get(spec.lower())
+    if registered is None and spec.lower() in manager.refused("base_functionals"):
+        manager.lookup("base_functionals", spec, "functional")  # raises, naming both plugins
     if registered is not None:
         try:
             functional = registered.factory()
@@ -118,16 +153,21 @@ def get_functional(spec) -> XCFunctional:
                 f"plugin {registered.plugin!r}: functional {spec!r} could not be built: {type(err).__name__}: {err}"
             ) from err
         return checked(functional, registered.plugin, registered.name)
-    path = Path(spec).expanduser()
-    if path.suffix in (".pt", ".pth") or path.is_file():
-        from ase_nnxc.train.checkpoint import load_functional
+    path = Path(spec)
+    if path.suffix.lower() not in CHECKPOINT_SUFFIXES:
+        try:
+            return LibXCFunctional(spec)
+        except ValueError as err:
+            if not path.is_file():
+                known = ", ".join(sorted(manager.base_functionals())) or "none"
+                raise ValueError(
+                    f"Unknown exchange-correlation functional {spec!r}: not a registered name ({known}), "
+                    "not a libxc name, and no checkpoint file of that name."
+                ) from err
+    return _load_checkpoint(path)
 
-        return load_functional(path)
-    try:
-        return LibXCFunctional(spec)
-    except ValueError as err:
-        known = ", ".join(sorted(manager.base_functionals())) or "none"
-        raise ValueError(
-            f"Unknown exchange-correlation functional {spec!r}: not a registered name ({known}), "
-            "not a checkpoint file, and not a libxc name."
-        ) from err
+
+def _load_checkpoint(path: Path) -> XCFunctional:
+    from ase_nnxc.train.checkpoint import load_functional
+
+    return load_functional(path)
