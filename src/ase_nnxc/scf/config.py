@@ -1,8 +1,23 @@
-"""Settings of a Kohn-Sham calculation, validated once."""
+"""Settings of a Kohn-Sham calculation, validated once.
+
+Every numeric option is checked for its type, finiteness and range when the configuration is
+built, so a value that would silently give an unconverged or meaningless energy (``conv_tol=1``,
+``level_shift=nan``) is refused with a message naming it.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
+
+#: Loosest energy threshold accepted (Hartree): looser ones leave energies unconverged by more
+#: than the 1.6e-3 Hartree of chemical accuracy (``conv_tol=1`` gave H2O 2.2 eV too high).
+MAX_CONV_TOL = 1e-4
+#: Loosest commutator threshold accepted (``sqrt(MAX_CONV_TOL)``, the default pairing).
+MAX_CONV_TOL_GRAD = 1e-2
+#: Largest level shift accepted (Hartree); beyond it convergence only slows down.
+MAX_LEVEL_SHIFT = 10.0
 
 
 @dataclass(frozen=True)
@@ -15,6 +30,10 @@ class SCFConfig:
     """Threshold on the orbital-gradient norm; ``sqrt(conv_tol)`` when ``None``."""
     max_cycle: int = 100
     """Cycles allowed per attempt."""
+    max_total_cycles: int | None = None
+    """Fock builds allowed over the whole fallback chain (DIIS, direct minimisation, damped
+    DIIS, the broken-symmetry saddle test); ``None``: ``2 * max_cycle``. Bounds the time of any
+    SCF, converged or not."""
     diis_space: int = 8
     """Number of Fock/error pairs DIIS extrapolates over."""
     diis_start_cycle: int = 1
@@ -54,35 +73,66 @@ class SCFConfig:
     """Print one line per cycle."""
 
     def __post_init__(self) -> None:
-        if not self.conv_tol > 0:
-            raise ValueError(f"conv_tol must be positive, got {self.conv_tol}.")
-        if self.conv_tol_grad is not None and not self.conv_tol_grad > 0:
-            raise ValueError(f"conv_tol_grad must be positive, got {self.conv_tol_grad}.")
-        if int(self.max_cycle) != self.max_cycle or self.max_cycle < 1:
-            raise ValueError(f"max_cycle must be a positive integer, got {self.max_cycle}.")
-        if not 0 <= self.damping < 1:
-            raise ValueError(f"damping must lie in [0, 1), got {self.damping}.")
-        if self.level_shift < 0:
-            raise ValueError(f"level_shift must be non-negative, got {self.level_shift}.")
-        if int(self.grid_level) != self.grid_level or not 0 <= self.grid_level <= 9:
-            raise ValueError(f"grid_level must be an integer from 0 to 9, got {self.grid_level}.")
+        _real(self, "conv_tol", low=0.0, high=MAX_CONV_TOL, open_low=True, unit=" Hartree")
+        if self.conv_tol_grad is not None:
+            _real(self, "conv_tol_grad", low=0.0, high=MAX_CONV_TOL_GRAD, open_low=True)
+        _integer(self, "max_cycle", low=1)
+        if self.max_total_cycles is not None:
+            _integer(self, "max_total_cycles", low=1)
+        _integer(self, "diis_space", low=0)
+        _integer(self, "diis_start_cycle", low=0)
+        _real(self, "damping", low=0.0, high=1.0, open_high=True)
+        _real(self, "level_shift", low=0.0, high=MAX_LEVEL_SHIFT, unit=" Hartree")
+        _integer(self, "grid_level", low=0, high=9)
+        _real(self, "max_memory_mb", low=0.0, high=math.inf, open_low=True)
         if self.jk_mode == "density_fit":
             raise ValueError("Density fitting is switched on by density_fit=True, not by jk_mode.")
         if self.jk_mode not in ("auto", "incore", "direct"):
             raise ValueError(f"jk_mode must be auto, incore or direct, got {self.jk_mode!r}.")
-        if not isinstance(self.density_fit, bool):
-            raise ValueError(f"density_fit must be True or False, got {self.density_fit!r}.")
+        for name in ("fallback", "density_fit", "break_symmetry", "require_aufbau", "verbose"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         if self.auxbasis is not None:
             if not isinstance(self.auxbasis, str) or not self.auxbasis.strip():
                 raise ValueError(f"auxbasis must be a basis set name or None, got {self.auxbasis!r}.")
             if not self.density_fit:
                 raise ValueError(f"auxbasis={self.auxbasis!r} is only used with density_fit=True.")
-        if not isinstance(self.break_symmetry, bool):
-            raise ValueError(f"break_symmetry must be True or False, got {self.break_symmetry!r}.")
         if self.init_guess not in ("minao", "atom", "huckel", "1e"):
             raise ValueError(f"init_guess must be minao, atom, huckel or 1e, got {self.init_guess!r}.")
+
+    @property
+    def cycle_budget(self) -> int:
+        """Fock builds allowed over the whole SCF, fallbacks included (:attr:`max_total_cycles`)."""
+        return self.max_total_cycles if self.max_total_cycles is not None else 2 * self.max_cycle
 
     @property
     def gradient_tolerance(self) -> float:
         """The orbital-gradient threshold in force."""
         return self.conv_tol_grad if self.conv_tol_grad is not None else self.conv_tol**0.5
+
+
+def _real(config, name: str, low: float, high: float, open_low=False, open_high=False, unit: str = "") -> None:
+    """Check that option ``name`` is a finite real number in its range (``math.inf``: unbounded)."""
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__}).")
+    value = float(value)
+    below = value <= low if open_low else value < low
+    above = value >= high if open_high else value > high
+    if not math.isfinite(value) or below or above:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}{unit}, got {value!r}.")
+    object.__setattr__(config, name, value)
+
+
+def _integer(config, name: str, low: int, high: int | None = None) -> None:
+    """Check that option ``name`` is an integer (an integral float is accepted) in ``[low, high]``."""
+    value = getattr(config, name)
+    integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not integral:
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__}).")
+    value = int(value)
+    if value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{name} must be an integer {bound}, got {value}.")
+    object.__setattr__(config, name, value)

@@ -30,12 +30,22 @@ STALL_CYCLES = 20
 
 
 class SCFNotConverged(RuntimeError):
-    """The SCF did not reach its thresholds; the message gives the last figures."""
+    """The SCF did not reach its thresholds; the message gives the last figures and what to try.
 
-    def __init__(self, message: str, last_energy_change: float, last_error: float):
+    ``reason`` says which check failed: ``"thresholds"`` (energy change or commutator still
+    above its tolerance when the cycle budget ran out), ``"aufbau"`` (both within their
+    tolerances, but an empty orbital lies below a filled one) or ``"non-finite"``.
+    """
+
+    def __init__(self, message: str, last_energy_change: float, last_error: float, reason: str = "thresholds"):
         super().__init__(message)
         self.last_energy_change = last_energy_change
         self.last_error = last_error
+        self.reason = reason
+
+
+class NonFiniteEnergy(SCFNotConverged):
+    """The energy or the Fock matrix became NaN or infinite during the SCF."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,9 @@ class _Solver:
         self.occ = _occupations(ks, self.x.shape[1])
         self.verbose = verbose
         self.cycles = 0
+        self.budget = ks.config.cycle_budget
+        #: Largest aufbau violation (Hartree) of a cycle that met both thresholds, else ``None``.
+        self.aufbau_rejected: float | None = None
         self.history: list[float] = []
         #: (commutator norm, density, Fock matrix) of the most nearly converged cycle so far.
         self.best: tuple[float, torch.Tensor | None, torch.Tensor | None] = (math.inf, None, None)
@@ -179,10 +192,33 @@ class _Solver:
                 worst = max(worst, float(energies[filled].max() - energies[~filled].min()))
         return worst
 
+    def remaining(self, max_cycle: int) -> int:
+        """Fock builds the next attempt may use: ``max_cycle``, within what is left of the budget."""
+        return max(0, min(max_cycle, self.budget - self.cycles))
+
+    def accept(self, fock, density) -> bool:
+        """Whether a density that meets both thresholds is accepted (the aufbau check)."""
+        if not self.ks.config.require_aufbau:
+            return True
+        violation = self.aufbau_violation(fock, density)
+        if violation < AUFBAU_TOL:
+            return True
+        self.aufbau_rejected = violation
+        return False
+
     def step(self, density):
         """One Fock build: Fock matrix, energy, terms and commutator; records history and best cycle."""
         fock, energy, terms = self.ks.fock(density)
         self.cycles += 1
+        if not (math.isfinite(float(energy)) and bool(torch.isfinite(fock).all())):
+            raise NonFiniteEnergy(
+                f"SCF of {''.join(self.ks.system.symbols)} with {self.ks.functional.name}: the "
+                f"{'energy' if not math.isfinite(float(energy)) else 'Fock matrix'} became non-finite "
+                f"(NaN or inf) at cycle {self.cycles}; the functional is not defined for this density.",
+                math.nan,
+                math.nan,
+                reason="non-finite",
+            )
         fds = fock @ density @ self.overlap
         error = self.x.T @ (fds - fds.transpose(-1, -2)) @ self.x
         self.history.append(float(energy))
@@ -193,8 +229,9 @@ class _Solver:
     def solve(self, density, max_cycle, tol, tol_grad, diis_space, diis_start, damping, level_shift, patience=None):
         """DIIS iterations; gives up after ``patience`` cycles without a new smallest error."""
         diis = DIIS(diis_space) if diis_space > 0 else None
-        last_energy = math.inf
+        last_energy = energy = math.inf
         de = err_norm = math.inf
+        fock = terms = None
         since_best = 0
         for cycle in range(max_cycle):
             fock, energy, terms, error = self.step(density)
@@ -205,12 +242,10 @@ class _Solver:
             de = energy - last_energy
             if self.verbose:
                 print(f"  cycle {self.cycles:3d}  E = {energy:.10f}  dE = {de:+.3e}  |[F,D]| = {err_norm:.3e}")
-            if abs(de) < tol and err_norm < tol_grad:
-                # A density can commute with its Fock matrix without filling its lowest
-                # orbitals (a non-aufbau state); accept it only if no empty orbital lies
-                # below a filled one.
-                if not self.ks.config.require_aufbau or self.aufbau_violation(fock, density) < AUFBAU_TOL:
-                    return True, density, fock, energy, terms, de, err_norm
+            # A density can commute with its Fock matrix without filling its lowest orbitals
+            # (a non-aufbau state); accept it only if no empty orbital lies below a filled one.
+            if abs(de) < tol and err_norm < tol_grad and self.accept(fock, density):
+                return True, density, fock, energy, terms, de, err_norm
             last_energy = energy
             if diis is not None and cycle >= diis_start:
                 fock = diis.update(fock, error)
@@ -244,7 +279,7 @@ class _Solver:
         converged, density, (fock, energy, terms), de, err_norm = minimise(
             evaluate, orbitals, self.occ, lambda de, err: abs(de) < tol and err < tol_grad, max_cycle, report
         )
-        if converged and self.ks.config.require_aufbau and self.aufbau_violation(fock, density) >= AUFBAU_TOL:
+        if converged and not self.accept(fock, density):
             converged = False
         return converged, density, fock, energy, terms, de, err_norm
 
@@ -366,9 +401,10 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         # Warm starts too: one that is nearly symmetric tends to stay so where a broken solution
         # lies below, and the saddle test after convergence mixes in only the lowest empty orbital.
         density = solver.broken_symmetry_guess(density)
-    tolerances = (config.max_cycle, config.conv_tol, config.gradient_tolerance)
+    tolerances = (config.conv_tol, config.gradient_tolerance)
     converged, density, fock, energy, terms, de, err = solver.solve(
         density,
+        solver.remaining(config.max_cycle),
         *tolerances,
         config.diis_space,
         config.diis_start_cycle,
@@ -376,12 +412,15 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         config.level_shift,
         patience=STALL_CYCLES if config.fallback else None,
     )
-    if not converged and config.fallback:
+    if not converged and config.fallback and solver.remaining(config.max_cycle) > 0:
         # Nearly flat directions (degenerate open shells) make DIIS wander; a descent method cannot.
-        converged, density, fock, energy, terms, de, err = solver.minimise(*tolerances)
-    if not converged and config.fallback:
+        converged, density, fock, energy, terms, de, err = solver.minimise(
+            solver.remaining(config.max_cycle), *tolerances
+        )
+    if not converged and config.fallback and solver.remaining(config.max_cycle) > 0:
         converged, density, fock, energy, terms, de, err = solver.solve(
             solver.best[1],
+            solver.remaining(config.max_cycle),
             *tolerances,
             config.diis_space,
             config.diis_start_cycle,
@@ -390,13 +429,38 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         )
     if converged:
         result = solver.finish(fock, energy, terms, density)
-        if config.break_symmetry and ks.nspin == 2:
-            result = _leave_symmetric_saddle(solver, result, tolerances)
+        if config.break_symmetry and ks.nspin == 2 and solver.remaining(config.max_cycle) > 1:
+            result = _leave_symmetric_saddle(solver, result, (solver.remaining(config.max_cycle), *tolerances))
         return result
-    raise SCFNotConverged(
-        f"SCF did not converge for {''.join(ks.system.symbols)} with {ks.functional.name} after "
-        f"{solver.cycles} cycles: last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
-        f"last commutator norm {err:.3e} (tolerance {config.gradient_tolerance:.1e}).",
+    raise _not_converged(solver, de, err)
+
+
+def _not_converged(solver: _Solver, de: float, err: float) -> SCFNotConverged:
+    """The error of a failed SCF: which check failed, the last figures and what to try."""
+    ks, config = solver.ks, solver.ks.config
+    system = ks.system
+    what = (
+        f"SCF did not converge for {''.join(system.symbols)} (charge {system.charge}, spin {system.spin}) with "
+        f"{ks.functional.name} after {solver.cycles} cycles"
+    )
+    figures = (
+        f"last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
+        f"last commutator norm {err:.3e} (tolerance {config.gradient_tolerance:.1e})"
+    )
+    if solver.aufbau_rejected is not None:
+        return SCFNotConverged(
+            f"{what}: a state met the energy and commutator tolerances but failed the aufbau check (an empty "
+            f"orbital lay {solver.aufbau_rejected:.2e} Ha below a filled one), so no integer-occupation ground "
+            f"state was found at this charge and spin; {figures}. Try another spin (N_alpha - N_beta), "
+            "break_symmetry=True, or, to accept a stationary non-aufbau state, SCFConfig(require_aufbau=False).",
+            de,
+            err,
+            reason="aufbau",
+        )
+    spent = solver.cycles >= solver.budget
+    limit = f"the cycle budget (max_total_cycles={solver.budget}) ran out" if spent else "every attempt stopped"
+    return SCFNotConverged(
+        f"{what}: {limit}; {figures}. Try a larger max_cycle, damping or level_shift, or another init_guess.",
         de,
         err,
     )
