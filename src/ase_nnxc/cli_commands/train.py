@@ -35,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from ase_nnxc.cli import CommandError
+    from ase_nnxc.plugins.manager import PluginError
     from ase_nnxc.train.checkpoint import CheckpointError
     from ase_nnxc.train.config import ConfigError, TrainConfig
     from ase_nnxc.train.dataset import DatasetError
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, **changes)
         trainer = Trainer(config, progress=not args.quiet)
         history = trainer.run(resume=args.resume)
-    except (ConfigError, DatasetError, CheckpointError, ValueError) as err:
+    except (ConfigError, DatasetError, CheckpointError, PluginError, ValueError) as err:
         raise CommandError(str(err)) from err
     if history:
         last = history[-1]

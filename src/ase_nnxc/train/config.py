@@ -21,10 +21,16 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import difflib
+import math
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from ase_nnxc.scf.config import SCFConfig
 from ase_nnxc.train.dataset import ENTRY_TYPES, read_yaml
+
+#: Keys of the sections written as mappings.
+SECTION_KEYS = {"model": ("name", "options"), "loss": ("name", "options", "weights"), "optimizer": ("name", "lr")}
 
 
 class ConfigError(ValueError):
@@ -84,8 +90,16 @@ class TrainConfig:
         where = self.source or "config"
         if self.epochs < 0 or self.batch_size < 0:
             raise ConfigError(f"{where}: epochs and batch_size must be non-negative")
-        if self.lr <= 0:
-            raise ConfigError(f"{where}: lr must be positive, got {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"{where}: lr must be a finite positive number, got {self.lr}")
+        bad = {k: w for k, w in self.weights.items() if not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0}
+        if bad:
+            raise ConfigError(f"{where}: loss weights must be finite numbers >= 0, got {bad}")
+        _unknown_keys(self.scf, [f.name for f in fields(SCFConfig)], f"{where}: scf")
+        try:
+            SCFConfig(**{"require_aufbau": False, **self.scf})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: scf: {err}") from err
         if self.optimizer not in ("adam", "adamw", "sgd"):
             raise ConfigError(f"{where}: optimizer must be adam, adamw or sgd, got {self.optimizer!r}")
         unknown = set(self.weights) - set(ENTRY_TYPES)
@@ -141,12 +155,15 @@ class TrainConfig:
         def rel(p):
             return str(p if Path(p).is_absolute() else path.parent / p)
 
-        model = raw.get("model", {})
-        model = {"name": model} if isinstance(model, str) else model
-        loss = raw.get("loss", {})
-        loss = {"name": loss} if isinstance(loss, str) else loss
-        optimizer = raw.get("optimizer", {})
-        optimizer = {"name": optimizer} if isinstance(optimizer, str) else optimizer
+        sections = {}
+        for section, keys in SECTION_KEYS.items():
+            value = raw.get(section, {})
+            value = {"name": value} if isinstance(value, str) else value
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: {section} must be a name or a mapping with keys {', '.join(keys)}")
+            _unknown_keys(value, keys, f"{path}: {section}")
+            sections[section] = value
+        model, loss, optimizer = sections["model"], sections["loss"], sections["optimizer"]
         validation = raw.get("validation")
         if isinstance(validation, str):
             validation = rel(validation)
@@ -209,6 +226,17 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """Plain form stored in checkpoints."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _unknown_keys(mapping, known, where: str) -> None:
+    """Refuse keys of ``mapping`` outside ``known``, naming the nearest known one."""
+    if not isinstance(mapping, dict):
+        raise ConfigError(f"{where} must be a mapping, got {mapping!r}")
+    for key in mapping:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(f"{where}.{key}: unknown key{hint}; known: {', '.join(known)}")
 
 
 def _boolean(value, path, key: str) -> bool:

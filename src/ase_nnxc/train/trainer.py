@@ -30,8 +30,9 @@ import torch
 from ase_nnxc.plugins import manager
 from ase_nnxc.scf import SCFConfig
 from ase_nnxc.train.checkpoint import CheckpointError, build_functional, read_checkpoint, save_checkpoint
-from ase_nnxc.train.config import TrainConfig
+from ase_nnxc.train.config import ConfigError, TrainConfig
 from ase_nnxc.train.dataset import Entry, load_dataset
+from ase_nnxc.train.losses import build_loss
 from ase_nnxc.train.predict import EntryFailed, Predictor
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 
@@ -63,6 +64,8 @@ class EntryResult:
     """Label (Hartree for energies; 0 for arrays)."""
     failed: str = ""
     """Why the entry could not be evaluated (empty when it was)."""
+    labelled: bool = True
+    """Whether the entry has a reference (``target`` is NaN for an unlabelled one)."""
 
     @property
     def error_kcal(self) -> float:
@@ -79,11 +82,14 @@ def evaluate(predictor: Predictor, entries: list[Entry], progress: bool = False)
         try:
             with torch.no_grad():
                 prediction = predictor.predict(entry)
-                target = predictor.target(entry)
+                target = None if entry.true_val is None else predictor.target(entry)
         except EntryFailed as err:
             out.append(EntryResult(entry.name, entry.e_type, math.nan, math.nan, str(err)))
             continue
-        if entry.e_type in ENERGY_TYPES:
+        if target is None:  # an unlabelled entry: the prediction alone (energies) or nothing to compare
+            value = float(prediction) if entry.e_type in ENERGY_TYPES else math.nan
+            out.append(EntryResult(entry.name, entry.e_type, value, math.nan, labelled=False))
+        elif entry.e_type in ENERGY_TYPES:
             out.append(EntryResult(entry.name, entry.e_type, float(prediction), float(target)))
         else:
             rms = float(((prediction - target) ** 2).mean().sqrt())
@@ -94,7 +100,9 @@ def evaluate(predictor: Predictor, entries: list[Entry], progress: bool = False)
 def mean_absolute_error(results: list[EntryResult], e_type: str | None = None) -> float:
     """MAE in kcal/mol over the evaluated energy entries (of one type if given)."""
     errors = [
-        abs(r.error_kcal) for r in results if not r.failed and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)
+        abs(r.error_kcal)
+        for r in results
+        if not r.failed and r.labelled and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)
     ]
     return sum(errors) / len(errors) if errors else math.nan
 
@@ -127,12 +135,18 @@ class Trainer:
             self.train_entries, self.valid_entries = entries, []
         if not self.train_entries:
             raise ValueError(f"{config.train}: no training entries")
-        options = dict(config.model_options)
-        factory = manager.xc_models().get(config.model.lower())
-        if factory is not None and _accepts_keyword(factory.factory, "seed"):
-            options.setdefault("seed", config.seed)
-        torch.manual_seed(config.seed)
-        self.functional = build_functional(config.model, options, config.base, train_b=config.train_b)
+        # Models, losses and their options are checked before any SCF, naming the plugin.
+        try:
+            options = dict(config.model_options)
+            factory = manager.lookup("xc_models", config.model, "XC model")
+            manager.check_options(factory, options, "model.options")
+            if _accepts_keyword(factory.factory, "seed"):
+                options.setdefault("seed", config.seed)
+            torch.manual_seed(config.seed)
+            self.functional = build_functional(config.model, options, config.base, train_b=config.train_b)
+            self.loss_fn = build_loss(config.loss, config.loss_options)
+        except ValueError as err:
+            raise ConfigError(f"{config.source or 'config'}: {err}") from err
         self.model_options = options
         basis = {s.basis for e in self.train_entries for s in e.systems}
         self.basis = basis.pop() if len(basis) == 1 else ",".join(sorted(basis))
@@ -140,10 +154,6 @@ class Trainer:
         # variational argument behind the energy gradients holds at any stationary point.
         self.scf_config = SCFConfig(**{"require_aufbau": False, **config.scf})
         self.predictor = Predictor(self.functional, self.scf_config)
-        registered_loss = manager.losses().get(config.loss.lower())
-        if registered_loss is None:
-            raise ValueError(f"Unknown loss {config.loss!r}; registered: {', '.join(sorted(manager.losses()))}.")
-        self.loss_fn = registered_loss.factory(**config.loss_options)
         params = [p for p in self.functional.parameters() if p.requires_grad]
         optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         self.optimizer = optimizers[config.optimizer](params, lr=config.lr)
@@ -197,6 +207,12 @@ class Trainer:
             raise CheckpointError(
                 f"{path}: trained {payload['model']} on {payload['base']}, but the config asks for "
                 f"{self.config.model} on {self.config.base}"
+            )
+        stored, wanted = ({k: v for k, v in o.items() if k != "seed"} for o in (payload["options"], self.model_options))
+        if stored != wanted:
+            raise CheckpointError(
+                f"{path}: trained with model options {stored}, but the config asks for {wanted}; resume with the "
+                "config that wrote it"
             )
         try:
             self.functional.load_state_dict(payload["state_dict"])
