@@ -1,7 +1,8 @@
 """Evaluate a functional on a dataset: per-entry errors and the MAE in kcal/mol.
 
 FUNCTIONAL is a checkpoint (.pt), a training config (its OUTPUT/model.pt is used), a
-registered name or any libxc name. DATA is a DeepChem-format YAML dataset.
+registered name or any libxc name. DATA is a DeepChem-format YAML dataset; entries without
+true_val (DeepChem's prediction sets) are predicted and listed without an error.
 
 Example:
   nnxc evaluate runs/deepchem_train/model.pt examples/data/deepchem_example.yaml
@@ -31,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from ase_nnxc.cli import CommandError
+    from ase_nnxc.plugins.manager import PluginError
     from ase_nnxc.scf import SCFConfig
     from ase_nnxc.train.checkpoint import CheckpointError
     from ase_nnxc.train.config import ConfigError, TrainConfig
@@ -44,17 +46,21 @@ def run(args: argparse.Namespace) -> int:
         if spec.endswith((".yaml", ".yml")):
             spec = str(Path(TrainConfig.from_yaml(spec).output) / "model.pt")
         functional = get_functional(spec)
-        entries = load_dataset(args.data)
-    except (ConfigError, DatasetError, CheckpointError, ValueError) as err:
+        entries = load_dataset(args.data, require_labels=False)
+        level = args.grid_level if args.grid_level is not None else getattr(functional, "grid_level", 3)
+        # Same SCF acceptance as in training: degenerate open-shell atoms keep their stationary state.
+        config = SCFConfig(grid_level=level, require_aufbau=False)
+    except (ConfigError, DatasetError, CheckpointError, PluginError, ValueError) as err:
         raise CommandError(str(err)) from err
-    level = args.grid_level if args.grid_level is not None else getattr(functional, "grid_level", 3)
-    # Same SCF acceptance as in training: degenerate open-shell atoms keep their stationary state.
-    results = evaluate(Predictor(functional, SCFConfig(grid_level=level, require_aufbau=False)), entries, progress=True)
+    results = evaluate(Predictor(functional, config), entries, progress=True)
     # ae and ie values are energy differences in Hartree (DeepChem's convention), errors in kcal/mol.
     print(f"{'entry':24s} {'type':5s} {'predicted/Ha':>14s} {'reference/Ha':>14s} {'error/(kcal/mol)':>16s}")
     for r in results:
         if r.failed:
             print(f"{r.name:24s} {r.e_type:5s} FAILED: {r.failed}")
+        elif not r.labelled:
+            value = f"{r.prediction:14.8f}" if r.e_type in ("ae", "ie") else f"{'-':>14s}"
+            print(f"{r.name:24s} {r.e_type:5s} {value} {'-':>14s} {'no reference':>16s}")
         elif r.e_type in ("ae", "ie"):
             print(f"{r.name:24s} {r.e_type:5s} {r.prediction:14.8f} {r.target:14.8f} {r.error_kcal:+16.3f}")
         else:
@@ -62,7 +68,12 @@ def run(args: argparse.Namespace) -> int:
     for e_type in sorted({r.e_type for r in results if r.e_type in ("ae", "ie")}):
         print(f"MAE ({e_type}): {mean_absolute_error(results, e_type):.3f} kcal/mol")
     failed = sum(1 for r in results if r.failed)
-    print(f"MAE (all energies): {mean_absolute_error(results):.3f} kcal/mol over {len(results) - failed} entries; {failed} failed")
+    unlabelled = sum(1 for r in results if not r.failed and not r.labelled)
+    scored = len(results) - failed - unlabelled
+    print(
+        f"MAE (all energies): {mean_absolute_error(results):.3f} kcal/mol over {scored} entries; {failed} failed"
+        + (f"; {unlabelled} without reference" if unlabelled else "")
+    )
     if args.csv:
         with open(args.csv, "w", newline="") as fh:
             writer = csv.writer(fh)

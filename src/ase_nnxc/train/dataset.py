@@ -14,7 +14,13 @@ A file is a list of entries::
       systems:
         - {moldesc: 'H 0 0 0; H 0 0 1.5', basis: '6-31g'}
 
-``moldesc`` coordinates are in Bohr. Energy entries follow DeepChem's convention
+``moldesc`` coordinates are in Bohr. Entry keys are ``e_type``, ``true_val``, ``systems``,
+``weight`` and ``name``; system keys ``moldesc``, ``basis``, ``spin``, ``charge`` and
+``number``; any other key is an error naming it and the nearest known one (a misspelt
+``bsis`` must not silently become the default basis). A ``.npy`` label path is looked up next
+to the YAML file first, then in the working directory (DeepChem's convention: its test files
+name paths from its repository root). DeepChem's prediction sets may omit ``true_val``; such
+entries load for evaluation (``require_labels=False``) and are refused for training. Energy entries follow DeepChem's convention
 ``value = sum_{i>0} number_i E_i - number_0 E_0``: atomisation energy = atoms - molecule,
 ionisation energy = cation - neutral. ``dm`` entries hold a reference density matrix of
 the first system, ``dens`` a reference density matrix (``(nao, nao)``) or density values on
@@ -26,6 +32,8 @@ loss compares all ``3 natom`` components.
 
 from __future__ import annotations
 
+import difflib
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +43,8 @@ import yaml
 from ase_nnxc.system import MolecularSystem
 
 ENTRY_TYPES = ("ae", "ie", "dm", "dens", "force")
+ENTRY_KEYS = ("e_type", "true_val", "systems", "weight", "name")
+SYSTEM_KEYS = ("moldesc", "basis", "spin", "charge", "number")
 
 
 class DatasetError(ValueError):
@@ -94,9 +104,9 @@ class Entry:
 
     e_type: str
     """``ae``, ``ie``, ``dm``, ``dens`` or ``force``."""
-    true_val: float | np.ndarray = field(repr=False)
+    true_val: float | np.ndarray | None = field(repr=False)
     """Label: Hartree for energies, an array for ``dm``/``dens``, ``0.0`` or ``(natom, 3)``
-    Hartree/Bohr for ``force``."""
+    Hartree/Bohr for ``force``; ``None`` for an unlabelled entry (evaluation only)."""
     systems: tuple[SystemSpec, ...]
     """The molecules involved."""
     weight: float = 1.0
@@ -109,38 +119,58 @@ class Entry:
         return [-self.systems[0].number] + [s.number for s in self.systems[1:]]
 
 
-def _parse_entry(raw, index: int, path: Path) -> Entry:
+def _check_keys(raw: dict, known: tuple[str, ...], where: str) -> None:
+    """Refuse keys outside ``known``, suggesting the nearest known one."""
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise DatasetError(f"{where}: unknown key {key!r}{hint} Known keys: {', '.join(known)}")
+
+
+def _parse_system(raw, where: str) -> SystemSpec:
+    if not isinstance(raw, dict):
+        raise DatasetError(f"{where}: a system must be a mapping, got {type(raw).__name__}")
+    _check_keys(raw, SYSTEM_KEYS, where)
+    try:
+        spec = SystemSpec(
+            moldesc=str(raw["moldesc"]),
+            basis=str(raw.get("basis", "def2-svp")),
+            spin=int(raw.get("spin", 0)),
+            charge=int(raw.get("charge", 0)),
+            number=int(raw.get("number", 1)),
+        )
+        spec.to_system()  # validates elements, distances and the electron count against the spin
+    except (KeyError, TypeError, ValueError) as err:
+        raise DatasetError(f"{where}: {err}") from err
+    return spec
+
+
+def _parse_entry(raw, index: int, path: Path, require_labels: bool = True) -> Entry:
     where = f"{path}, entry {index}"
     if not isinstance(raw, dict):
         raise DatasetError(f"{where}: an entry must be a mapping, got {type(raw).__name__}")
+    _check_keys(raw, ENTRY_KEYS, where)
     e_type = str(raw.get("e_type", "")).lower()
     if e_type not in ENTRY_TYPES:
         raise DatasetError(f"{where}: unknown entry type {raw.get('e_type')!r}; known: {', '.join(ENTRY_TYPES)}")
     raw_systems = raw.get("systems")
     if not isinstance(raw_systems, list) or not raw_systems:
         raise DatasetError(f"{where}: 'systems' must be a non-empty list")
-    systems = []
-    for j, sys_raw in enumerate(raw_systems):
-        try:
-            spec = SystemSpec(
-                moldesc=str(sys_raw["moldesc"]),
-                basis=str(sys_raw.get("basis", "def2-svp")),
-                spin=int(sys_raw.get("spin", 0)),
-                charge=int(sys_raw.get("charge", 0)),
-                number=int(sys_raw.get("number", 1)),
-            )
-            spec.to_system()  # validates elements, distances and the electron count against the spin
-        except (KeyError, TypeError, ValueError) as err:
-            raise DatasetError(f"{where}, system {j}: {err}") from err
-        systems.append(spec)
+    systems = [_parse_system(sys_raw, f"{where}, system {j}") for j, sys_raw in enumerate(raw_systems)]
     if e_type in ("ae", "ie") and len(systems) < 2:
         raise DatasetError(f"{where}: an {e_type} entry needs at least two systems")
     if e_type == "force" and len(systems) != 1:
         raise DatasetError(f"{where}: a force entry has exactly one system, got {len(systems)}")
     true_val = raw.get("true_val", 0.0 if e_type == "force" else None)
+    if true_val is None and require_labels:
+        raise DatasetError(
+            f"{where}: missing 'true_val'; an entry without a label can be evaluated (as DeepChem's prediction "
+            "sets are) but not trained on"
+        )
     if true_val is None:
-        raise DatasetError(f"{where}: missing 'true_val'")
-    if e_type == "force":
+        pass
+    elif e_type == "force":
         true_val = _force_label(true_val, systems[0], where, path)
     elif e_type in ("dm", "dens"):
         true_val = _load_array(true_val, where, path)
@@ -149,20 +179,34 @@ def _parse_entry(raw, index: int, path: Path) -> Entry:
             true_val = float(true_val)
         except (TypeError, ValueError) as err:
             raise DatasetError(f"{where}: true_val {true_val!r} is not a number") from err
+        if not math.isfinite(true_val):
+            raise DatasetError(f"{where}: true_val {true_val!r} is not finite")
     try:
         weight = float(raw.get("weight", 1.0))
     except (TypeError, ValueError) as err:
         raise DatasetError(f"{where}: weight {raw.get('weight')!r} is not a number") from err
+    if not (math.isfinite(weight) and weight >= 0):
+        raise DatasetError(f"{where}: weight must be a finite number >= 0, got {weight!r}")
     return Entry(e_type, true_val, tuple(systems), weight, str(raw.get("name", f"{e_type}-{index}")))
 
 
 def _load_array(true_val, where: str, path: Path) -> np.ndarray:
-    npy = Path(str(true_val))
-    npy = npy if npy.is_absolute() else path.parent / npy
+    """A ``.npy`` label: next to the YAML file first, then in the working directory (DeepChem's way)."""
+    npy = Path(str(true_val)).expanduser()
+    candidates = [npy] if npy.is_absolute() else [path.parent / npy, Path.cwd() / npy]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        places = " or ".join(str(c) for c in candidates)
+        raise DatasetError(f"{where}: cannot read label array {npy}: no such file ({places})")
     try:
-        return np.load(npy)
+        array = np.load(found, allow_pickle=False)
     except (OSError, ValueError) as err:
-        raise DatasetError(f"{where}: cannot read label array {npy}: {err}") from err
+        raise DatasetError(f"{where}: cannot read label array {found}: {err}") from err
+    if not isinstance(array, np.ndarray) or not np.issubdtype(array.dtype, np.number):
+        raise DatasetError(f"{where}: label array {found} does not hold numbers")
+    if not np.isfinite(array).all():
+        raise DatasetError(f"{where}: label array {found} holds non-finite values")
+    return array
 
 
 def _force_label(true_val, spec: SystemSpec, where: str, path: Path) -> float | np.ndarray:
@@ -196,8 +240,11 @@ def read_yaml(path, error: type[ValueError]):
         raise error(f"{path}: malformed YAML: {err}") from err
 
 
-def load_dataset(path) -> list[Entry]:
+def load_dataset(path, require_labels: bool = True) -> list[Entry]:
     """Read a DeepChem-format YAML dataset.
+
+    With ``require_labels=False`` entries without ``true_val`` load with ``true_val=None``
+    (for evaluation; DeepChem's own prediction sets have none).
 
     Raises
     ------
@@ -209,7 +256,7 @@ def load_dataset(path) -> list[Entry]:
     raw = read_yaml(path, DatasetError)
     if not isinstance(raw, list):
         raise DatasetError(f"{path}: a dataset is a YAML list of entries, got {type(raw).__name__}")
-    return [_parse_entry(item, i, path) for i, item in enumerate(raw)]
+    return [_parse_entry(item, i, path, require_labels) for i, item in enumerate(raw)]
 
 
 def save_dataset(entries: list[Entry], path, arrays_dir=None) -> None:
@@ -225,7 +272,7 @@ def save_dataset(entries: list[Entry], path, arrays_dir=None) -> None:
             npy = folder / f"{path.stem}_{i}_{entry.e_type}.npy"
             np.save(npy, entry.true_val)
             item["true_val"] = str(npy.relative_to(path.parent) if npy.is_relative_to(path.parent) else npy)
-        else:
+        elif entry.true_val is not None:
             item["true_val"] = repr(float(entry.true_val))
         if entry.weight != 1.0:
             item["weight"] = entry.weight
