@@ -49,10 +49,13 @@ def test_warm_start_needs_fewer_cycles():
 def test_forces_after_energy_reuse_the_density():
     atoms = Atoms("H2", positions=[(0, 0, 0), (0, 0, 0.74)])
     atoms.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1)
-    atoms.get_potential_energy()
+    energy = atoms.get_potential_energy()
+    cold = atoms.calc.scf_cycles
+    forces = atoms.get_forces()  # continues from the converged density to the forces' threshold
+    assert atoms.calc.scf_cycles < cold and atoms.get_potential_energy() == pytest.approx(energy, abs=1e-8)
     scf = atoms.calc.scf_result
-    forces = atoms.get_forces()
-    assert atoms.calc.scf_result is scf
+    atoms.get_forces()
+    assert atoms.calc.scf_result is scf  # converged for forces once: reused
     fresh = atoms.copy()
     fresh.calc = NNXC(xc="pbe", basis="sto-3g", grid_level=1)
     assert np.abs(fresh.get_forces() - forces).max() < 1e-6

@@ -9,6 +9,9 @@
 
 from __future__ import annotations
 
+import numbers
+from dataclasses import replace
+
 import numpy as np
 from ase.calculators.calculator import (
     CalculationFailed,
@@ -21,6 +24,11 @@ from ase.calculators.calculator import (
 
 from ase_nnxc.plugins.manager import PluginError
 from ase_nnxc.units import BOHR_TO_ANGSTROM, HARTREE_TO_EV
+
+#: Commutator threshold of the SCF whenever forces are asked for. The force error grows
+#: linearly with the density error: for HCOOH (LDA, def2-SVP) it is 1.2e-5 Ha/Bohr at the
+#: default sqrt(conv_tol) = 3.2e-5 and 2e-8 Ha/Bohr at 1e-7.
+FORCES_COMMUTATOR_TOL = 1e-7
 
 
 class NNXC(Calculator):
@@ -52,10 +60,13 @@ class NNXC(Calculator):
         dissociation limit. Where no such solution exists (bonds near equilibrium) the SCF
         returns to the restricted energy; a symmetric solution is also tested and left downhill
         where it is a saddle point. Warm starts are mixed too, so they save fewer cycles.
-    grid_level : int, default 3
-        PySCF integration grid level, 0-9.
+    grid_level : int or None, default ``None``
+        PySCF integration grid level, 0-9; ``None`` uses the level a trained checkpoint was
+        fitted on, and 3 otherwise.
     conv_tol : float, default 1e-9
-        SCF energy convergence threshold in Hartree.
+        SCF energy convergence threshold in Hartree, at most 1e-4. When forces are asked for,
+        the commutator is converged to 1e-7 as well (``FORCES_COMMUTATOR_TOL``), so that forces
+        are good to about 1e-7 Ha/Bohr (5e-6 eV/Angstrom) against a fully converged gradient.
     max_cycle : int, default 100
         SCF cycles per attempt.
     density_fit : bool, default False
@@ -134,7 +145,7 @@ class NNXC(Calculator):
         "spin": None,
         "restricted": None,
         "break_symmetry": False,
-        "grid_level": 3,
+        "grid_level": None,
         "conv_tol": 1e-9,
         "max_cycle": 100,
         "density_fit": False,
@@ -156,6 +167,7 @@ class NNXC(Calculator):
         self._functional = None
         self._ks = None
         self._scf = None
+        self._forces_converged = False
         self.scf_cycles = 0
         self.dispersion_parameters = None
         self._dispersion_energy = None
@@ -177,6 +189,7 @@ class NNXC(Calculator):
             self.reset()
             self._functional = self._ks = self._scf = None
             self.dispersion_parameters = None
+            self._forces_converged = False
             self._check_parameters()
         return changed
 
@@ -195,14 +208,22 @@ class NNXC(Calculator):
             return self.parameters.basis
         return getattr(self._functional, "default_basis", None) or "def2-svp"
 
-    def _scf_config(self):
+    @property
+    def grid_level(self) -> int:
+        """The grid level in use: the ``grid_level`` parameter, else the trained functional's own, else 3."""
+        if self.parameters.grid_level is not None:
+            return self.parameters.grid_level
+        level = getattr(self._functional, "grid_level", None)
+        return 3 if level is None else level
+
+    def _scf_config(self, forces: bool = False):
         from ase_nnxc.scf import SCFConfig
 
         p = self.parameters
-        return SCFConfig(
+        config = SCFConfig(
             conv_tol=p.conv_tol,
             max_cycle=p.max_cycle,
-            grid_level=p.grid_level,
+            grid_level=self.grid_level,
             density_fit=p.density_fit,
             auxbasis=p.auxbasis,
             damping=p.damping,
@@ -212,6 +233,9 @@ class NNXC(Calculator):
             break_symmetry=p.break_symmetry,
             verbose=p.verbose,
         )
+        if forces and config.gradient_tolerance > FORCES_COMMUTATOR_TOL:
+            config = replace(config, conv_tol_grad=FORCES_COMMUTATOR_TOL)
+        return config
 
     def _check_parameters(self) -> None:
         """Reject bad values when they are given rather than at the first calculation."""
@@ -221,8 +245,9 @@ class NNXC(Calculator):
         try:
             for name in ("charge", "spin"):
                 value = p[name]
-                if value is not None and (isinstance(value, bool) or not float(value).is_integer()):
-                    raise ValueError(f"{name} must be an integer or None, got {value!r}.")
+                integral = isinstance(value, numbers.Integral) or (isinstance(value, float) and value.is_integer())
+                if value is not None and (isinstance(value, bool) or not integral):
+                    raise ValueError(f"{name} must be an integer or None, got {value!r} ({type(value).__name__}).")
             if p.restricted is not None and not isinstance(p.restricted, bool):
                 raise ValueError(f"restricted must be True, False or None, got {p.restricted!r}.")
             if p.restricted and p.break_symmetry:
@@ -273,34 +298,45 @@ class NNXC(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         """Run the SCF (warm-started when only positions changed) and store results in eV units."""
         super().calculate(atoms, properties, system_changes)
-        from ase_nnxc.scf import SCFNotConverged, nuclear_gradient, run_scf
+        from ase_nnxc.scf import nuclear_gradient
 
+        forces = "forces" in properties
         if not system_changes and self._scf is not None and self._ks is not None:
-            # Same atoms, same parameters, another property (forces after the energy):
-            # the converged density is still the solution.
+            # Same atoms, same parameters, another property (forces after the energy): the
+            # converged density is still the solution, converged further if forces need it.
             ks, scf = self._ks, self._scf
+            if forces and not self._forces_converged:
+                scf = self._converge(ks, scf, forces)
         else:
             only_moved = self._scf is not None and set(system_changes) <= {"positions"}
             guess = self._scf if only_moved else None
             ks = self._setup(self.atoms)
-            try:
-                scf = run_scf(ks, guess)
-            except SCFNotConverged as err:
-                raise SCFError(str(err)) from err
-            except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
-                raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
-            self._ks, self._scf, self.scf_cycles = ks, scf, scf.cycles
+            scf = self._converge(ks, guess, forces)
         dispersion_energy, dispersion_gradient = self._dispersion(ks.system)
         self._dispersion_energy = None if self.dispersion_parameters is None else dispersion_energy * HARTREE_TO_EV
         energy = (scf.energy + dispersion_energy) * HARTREE_TO_EV
         self.results["energy"] = energy
         self.results["free_energy"] = energy
         self.results["dipole"] = ks.dipole(scf.density).numpy() * BOHR_TO_ANGSTROM
-        if "forces" in properties:
+        if forces:
             gradient = nuclear_gradient(ks, scf).numpy() + dispersion_gradient
             if not np.all(np.isfinite(gradient)):
                 raise CalculationFailed("Non-finite nuclear gradient.")
             self.results["forces"] = -gradient * HARTREE_TO_EV / BOHR_TO_ANGSTROM
+
+    def _converge(self, ks, guess, forces: bool):
+        """Run the SCF of ``ks`` from ``guess`` (to the forces' threshold if ``forces``) and keep it."""
+        from ase_nnxc.scf import SCFNotConverged, run_scf
+
+        ks.config = self._scf_config(forces)  # only the thresholds differ: grid and integrals stay
+        try:
+            scf = run_scf(ks, guess)
+        except SCFNotConverged as err:
+            raise SCFError(str(err)) from err
+        except (np.linalg.LinAlgError, RuntimeError, FloatingPointError) as err:
+            raise CalculationFailed(f"Kohn-Sham calculation failed: {err}") from err
+        self._ks, self._scf, self.scf_cycles, self._forces_converged = ks, scf, scf.cycles, forces
+        return scf
 
     def _dispersion(self, system) -> tuple[float, np.ndarray | float]:
         """D4 energy (Hartree) and gradient (Hartree/Bohr, ``(natom, 3)``); zeros without dispersion."""

@@ -6,6 +6,7 @@ Building the parser (``nnxc --help``) loads ASE and NumPy but neither torch nor 
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ase_nnxc.cli import CommandError
 _DEFAULTS = NNXC.default_parameters
 DEFAULT_XC = _DEFAULTS["xc"]
 DEFAULT_BASIS = "def2-svp"  # used when neither --basis nor a checkpoint names one
-DEFAULT_GRID_LEVEL = _DEFAULTS["grid_level"]
+DEFAULT_GRID_LEVEL = _DEFAULTS["grid_level"]  # None: the checkpoint's level, else 3
 DEFAULT_CONV_TOL = _DEFAULTS["conv_tol"]
 DEFAULT_MAX_CYCLE = _DEFAULTS["max_cycle"]
 
@@ -86,7 +87,8 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_GRID_LEVEL,
         metavar="LEVEL",
-        help=f"PySCF integration grid level, 0 (coarse) to 9 (fine) (default: {DEFAULT_GRID_LEVEL})",
+        help="PySCF integration grid level, 0 (coarse) to 9 (fine); a trained checkpoint uses the level it was "
+        "trained on unless this is given (default: 3)",
     )
     group.add_argument(
         "--conv-tol",
@@ -137,12 +139,28 @@ def read_images(args: argparse.Namespace) -> list:
 
     """
     from ase.io import read
+    from ase.io.formats import ioformats, string2index
 
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f"cannot read {args.file}: no such file")
+    if args.format is not None and args.format not in ioformats:
+        close = difflib.get_close_matches(args.format, list(ioformats), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `ase info --formats` lists them"
+        raise CommandError(f"--format {args.format!r} is not a format ase.io knows{hint}")
+    try:
+        index = string2index(args.index)
+    except ValueError:
+        index = None
+    if not isinstance(index, (int, slice)):
+        raise CommandError(f"--index {args.index!r} is not an image index or slice ('0', '-1', ':', '::2')")
     try:
         images = read(path, index=args.index, format=args.format)
+    except (StopIteration, IndexError) as err:
+        count = _count_images(path, args.format)
+        raise CommandError(
+            f"--index {args.index} is out of range: {args.file} holds {count} image(s) (index 0 to {count - 1})"
+        ) from err
     except Exception as err:  # ase.io readers raise anything from ValueError to StopIteration
         detail = " ".join(str(err).split()) or type(err).__name__
         raise CommandError(f"cannot read a structure from {args.file}: {detail}") from err
@@ -153,6 +171,15 @@ def read_images(args: argparse.Namespace) -> list:
         if len(image) == 0:
             raise CommandError(f"{args.file} holds a structure without atoms")
     return images
+
+
+def _count_images(path: Path, format: str | None) -> int:
+    from ase.io import iread
+
+    try:
+        return sum(1 for _ in iread(path, index=":", format=format))
+    except Exception:  # a reader that fails on the way: as many as it gave
+        return 0
 
 
 def make_calculator(args: argparse.Namespace):
