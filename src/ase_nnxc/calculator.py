@@ -68,7 +68,8 @@ class NNXC(Calculator):
         the commutator is converged to 1e-7 as well (``FORCES_COMMUTATOR_TOL``), so that forces
         are good to about 1e-7 Ha/Bohr (5e-6 eV/Angstrom) against a fully converged gradient.
     max_cycle : int, default 100
-        SCF cycles per attempt.
+        SCF cycles per attempt; the whole SCF, fallbacks included, makes at most
+        ``2 * max_cycle`` Fock builds.
     density_fit : bool, default False
         Fit the Coulomb and exact-exchange integrals in an auxiliary basis (as PySCF's
         ``mf.density_fit()``): much cheaper two-electron work for larger molecules, at a small

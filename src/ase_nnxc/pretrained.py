@@ -73,12 +73,13 @@ def publish(checkpoint, name: str, description: str, config: str, alias: str | N
     """
     import shutil
 
-    from ase_nnxc.train.checkpoint import file_sha256, load_functional
+    from ase_nnxc.train.checkpoint import file_sha256, load_functional, upgrade
 
     load_functional(checkpoint)  # refuse to ship something that does not load
     MODELS_DIR.mkdir(exist_ok=True)
     target = MODELS_DIR / f"{name}.pt"
     shutil.copyfile(checkpoint, target)
+    upgrade(target)  # a format-1 checkpoint is shipped with its content hash
     index = _index()
     index["functionals"][name] = {
         "file": target.name,

@@ -102,7 +102,8 @@ def add_calculator_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_MAX_CYCLE,
         metavar="N",
-        help=f"SCF cycles per attempt before the damped retry (default: {DEFAULT_MAX_CYCLE})",
+        help="SCF cycles per attempt (DIIS, then direct minimisation, then damped DIIS), the whole SCF at most "
+        f"twice that (default: {DEFAULT_MAX_CYCLE})",
     )
     group.add_argument(
         "--density-fit",

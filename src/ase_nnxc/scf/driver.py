@@ -10,6 +10,7 @@ import torch
 from threadpoolctl import ThreadpoolController
 
 from ase_nnxc.scf.diis import DIIS
+from ase_nnxc.scf.failures import NonFiniteEnergy, SCFNotConverged, not_converged  # noqa: F401 (re-exported)
 from ase_nnxc.scf.kohn_sham import EnergyTerms, KohnSham
 from ase_nnxc.scf.minimise import minimise
 
@@ -27,25 +28,6 @@ SADDLE_PROBE_ANGLE = 0.1
 SADDLE_PROBE_DROP = 1e-9
 #: DIIS cycles without a new smallest commutator after which the direct minimisation takes over.
 STALL_CYCLES = 20
-
-
-class SCFNotConverged(RuntimeError):
-    """The SCF did not reach its thresholds; the message gives the last figures and what to try.
-
-    ``reason`` says which check failed: ``"thresholds"`` (energy change or commutator still
-    above its tolerance when the cycle budget ran out), ``"aufbau"`` (both within their
-    tolerances, but an empty orbital lies below a filled one) or ``"non-finite"``.
-    """
-
-    def __init__(self, message: str, last_energy_change: float, last_error: float, reason: str = "thresholds"):
-        super().__init__(message)
-        self.last_energy_change = last_energy_change
-        self.last_error = last_error
-        self.reason = reason
-
-
-class NonFiniteEnergy(SCFNotConverged):
-    """The energy or the Fock matrix became NaN or infinite during the SCF."""
 
 
 @dataclass(frozen=True)
@@ -432,35 +414,4 @@ def run_scf(ks: KohnSham, guess: torch.Tensor | SCFResult | None = None) -> SCFR
         if config.break_symmetry and ks.nspin == 2 and solver.remaining(config.max_cycle) > 1:
             result = _leave_symmetric_saddle(solver, result, (solver.remaining(config.max_cycle), *tolerances))
         return result
-    raise _not_converged(solver, de, err)
-
-
-def _not_converged(solver: _Solver, de: float, err: float) -> SCFNotConverged:
-    """The error of a failed SCF: which check failed, the last figures and what to try."""
-    ks, config = solver.ks, solver.ks.config
-    system = ks.system
-    what = (
-        f"SCF did not converge for {''.join(system.symbols)} (charge {system.charge}, spin {system.spin}) with "
-        f"{ks.functional.name} after {solver.cycles} cycles"
-    )
-    figures = (
-        f"last energy change {de:.3e} Ha (tolerance {config.conv_tol:.1e}), "
-        f"last commutator norm {err:.3e} (tolerance {config.gradient_tolerance:.1e})"
-    )
-    if solver.aufbau_rejected is not None:
-        return SCFNotConverged(
-            f"{what}: a state met the energy and commutator tolerances but failed the aufbau check (an empty "
-            f"orbital lay {solver.aufbau_rejected:.2e} Ha below a filled one), so no integer-occupation ground "
-            f"state was found at this charge and spin; {figures}. Try another spin (N_alpha - N_beta), "
-            "break_symmetry=True, or, to accept a stationary non-aufbau state, SCFConfig(require_aufbau=False).",
-            de,
-            err,
-            reason="aufbau",
-        )
-    spent = solver.cycles >= solver.budget
-    limit = f"the cycle budget (max_total_cycles={solver.budget}) ran out" if spent else "every attempt stopped"
-    return SCFNotConverged(
-        f"{what}: {limit}; {figures}. Try a larger max_cycle, damping or level_shift, or another init_guess.",
-        de,
-        err,
-    )
+    raise not_converged(solver, de, err)

@@ -311,8 +311,8 @@ def _check_shapes(path: Path, payload: dict, base) -> None:
     try:
         with torch.device("meta"):
             skeleton = HybridXC(base, build_model(payload["model"], dict(payload["options"])))
-    except Exception:  # noqa: BLE001 - the real build below reports whatever is wrong
-        return  # (a plugin model that needs real data to be built is checked after its build)
+    except Exception:  # a plugin model that cannot be built without data: checked after its real build
+        return
     wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     stored = {k: tuple(v.shape) for k, v in payload["state_dict"].items()}
     missing, unexpected = sorted(set(wanted) - set(stored)), sorted(set(stored) - set(wanted))
@@ -332,7 +332,7 @@ def load_functional(path, expected_sha256: str | None = None):
     with), ``dispersion`` (the stored D4 metadata, or ``None``) and ``checkpoint_path``. With
     ``expected_sha256`` the file's hash is checked first.
     """
-    from ase_nnxc.plugins.manager import PluginError
+    from ase_nnxc.plugins import manager
     from ase_nnxc.xc.neural import HybridXC
     from ase_nnxc.xc.registry import get_functional
 
@@ -350,10 +350,14 @@ def load_functional(path, expected_sha256: str | None = None):
     _loading.append(key)
     try:
         try:
+            manager.check_options(manager.lookup("xc_models", payload["model"], "XC model"), payload["options"], "options")
+        except (ValueError, manager.PluginError) as err:
+            raise CheckpointError(f"{path}: {err}") from err
+        try:
             base = get_functional(payload["base"])
         except CheckpointError:
             raise
-        except (ValueError, PluginError) as err:
+        except (ValueError, manager.PluginError) as err:
             raise CheckpointError(f"{path}: base functional {payload['base']!r}: {err}") from err
         _check_shapes(path, payload, base)
         try:
