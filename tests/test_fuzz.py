@@ -117,6 +117,10 @@ def test_five_hundred_random_molecules(capsys):
         outcome, energy, seconds = calculate(case)
         outcomes[outcome] += 1
         times.append(seconds)
+        with capsys.disabled():  # one line per example, so that a long run shows its progress
+            atoms, charge, spin, basis, xc = case
+            print(f"{len(times):4d} {atoms.get_chemical_formula():10s} q={charge:+d} 2S={spin} {basis:6s} {xc:8s} "
+                  f"{outcome:10s} {seconds:6.1f} s", flush=True)
         if outcome == "converged" and len(converged) < 20:
             converged.append((case, energy))
 

@@ -17,7 +17,6 @@ two runs, interrupted or not, differ in the last bits.
 from __future__ import annotations
 
 import csv
-import inspect
 import math
 import random
 import sys
@@ -37,17 +36,6 @@ from ase_nnxc.train.predict import EntryFailed, Predictor
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 
 ENERGY_TYPES = ("ae", "ie")
-
-
-def _accepts_keyword(factory, name: str) -> bool:
-    """Whether ``factory`` takes the keyword ``name``, also through ``**kwargs`` passed on to a base class."""
-    if name in inspect.signature(factory).parameters:
-        return True
-    for cls in getattr(factory, "__mro__", ())[1:]:
-        init = cls.__dict__.get("__init__")
-        if init is not None and name in inspect.signature(init).parameters:
-            return True
-    return False
 
 
 @dataclass(frozen=True)
@@ -140,7 +128,7 @@ class Trainer:
             options = dict(config.model_options)
             factory = manager.lookup("xc_models", config.model, "XC model")
             manager.check_options(factory, options, "model.options")
-            if _accepts_keyword(factory.factory, "seed"):
+            if "seed" in manager.accepted_options(factory.factory)[0]:
                 options.setdefault("seed", config.seed)
             torch.manual_seed(config.seed)
             self.functional = build_functional(config.model, options, config.base, train_b=config.train_b)
