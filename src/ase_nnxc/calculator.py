@@ -195,10 +195,10 @@ class NNXC(Calculator):
         return changed
 
     def __repr__(self) -> str:
-        """``NNXC(xc=..., basis=..., grid_level=...)`` with the basis in use and every other non-default parameter."""
+        """``NNXC(xc=..., basis=..., grid_level=...)`` with the basis and grid in use and every other non-default parameter."""
         p = self.parameters
         shown = {"xc": p.xc if isinstance(p.xc, str) else type(p.xc).__name__, "basis": self.basis,
-                 "grid_level": p.grid_level}
+                 "grid_level": self.grid_level}
         shown.update({k: v for k, v in p.items() if k not in shown and v != self.default_parameters[k]})
         return "NNXC(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
