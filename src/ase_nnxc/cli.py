@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -111,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"nnxc {args.command}: interrupted", file=sys.stderr)
         return 130
-    print(f"nnxc {args.command}: error: {message}", file=sys.stderr)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun every rank fails alike: one line is enough
+        print(f"nnxc {args.command}: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 

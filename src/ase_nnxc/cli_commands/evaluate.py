@@ -4,9 +4,14 @@ FUNCTIONAL is a checkpoint (.pt), a training config (its OUTPUT/model.pt is used
 registered name or any libxc name. DATA is a DeepChem-format YAML dataset; entries without
 true_val (DeepChem's prediction sets) are predicted and listed without an error.
 
+Each system is converged once. Under torchrun the systems are shared out dynamically over
+the ranks and rank 0 prints the table; with --cache FILE every finished system is appended to
+FILE at once, and a rerun (any number of ranks) computes only what is missing there.
+
 Example:
   nnxc evaluate runs/deepchem_train/model.pt examples/data/deepchem_example.yaml
   nnxc evaluate pbe examples/data/deepchem_example.yaml --grid-level 3
+  OMP_NUM_THREADS=1 torchrun --nproc-per-node 2 -m ase_nnxc evaluate pbe DATA --cache pbe.jsonl
 
 """
 
@@ -24,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("data", help="dataset (DeepChem YAML)")
     parser.add_argument("--grid-level", type=int, help="grid level (default: the checkpoint's, else 3)")
     parser.add_argument("--csv", help="also write the per-entry table to this CSV file")
+    parser.add_argument("--cache", help="results file (JSON lines) to resume from and append to")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,14 +37,16 @@ def run(args: argparse.Namespace) -> int:
     import csv
     from pathlib import Path
 
+    from ase_nnxc import parallel
+    from ase_nnxc.cache import ResultCache
     from ase_nnxc.cli import CommandError
     from ase_nnxc.plugins.manager import PluginError
     from ase_nnxc.scf import SCFConfig
     from ase_nnxc.train.checkpoint import CheckpointError
     from ase_nnxc.train.config import ConfigError, TrainConfig
     from ase_nnxc.train.dataset import DatasetError, load_dataset
+    from ase_nnxc.train.evaluate import evaluate, mean_absolute_error
     from ase_nnxc.train.predict import Predictor
-    from ase_nnxc.train.trainer import evaluate, mean_absolute_error
     from ase_nnxc.xc import get_functional
 
     spec = args.functional
@@ -52,7 +60,14 @@ def run(args: argparse.Namespace) -> int:
         config = SCFConfig(grid_level=level, require_aufbau=False)
     except (ConfigError, DatasetError, CheckpointError, PluginError, ValueError) as err:
         raise CommandError(str(err)) from err
-    results = evaluate(Predictor(functional, config), entries, progress=True)
+    world = parallel.init()
+    try:
+        cache = ResultCache(args.cache) if args.cache else None
+        results = evaluate(Predictor(functional, config), entries, progress=True, cache=cache)
+    finally:
+        parallel.finalize()
+    if not world.is_root:
+        return 0
     # ae and ie values are energy differences in Hartree (DeepChem's convention), errors in kcal/mol.
     print(f"{'entry':24s} {'type':5s} {'predicted/Ha':>14s} {'reference/Ha':>14s} {'error/(kcal/mol)':>16s}")
     for r in results:

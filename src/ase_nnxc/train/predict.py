@@ -78,8 +78,11 @@ class Predictor:
         """Prediction for ``entry``: a scalar (ae, ie) or an array (dm, dens; force: ``(natom, 3)`` Hartree/Bohr)."""
         if entry.e_type in ("ae", "ie"):
             return sum(c * self.energy(s) for c, s in zip(entry.coefficients(), entry.systems))
-        spec = entry.systems[0]
-        ks, result = self.solve(spec)
+        ks, result = self.solve(entry.systems[0])
+        return self.array_prediction(entry, ks, result)
+
+    def array_prediction(self, entry: Entry, ks: KohnSham, result: SCFResult) -> torch.Tensor:
+        """Prediction for a ``dm``, ``dens`` or ``force`` entry from its system's converged ``result``."""
         if entry.e_type == "force":
             if not isinstance(ks.jk, JKEngine):
                 raise EntryFailed(
@@ -115,6 +118,12 @@ class Predictor:
                 f"entry {entry.name}: reference density has {value.numel()} points, the grid has {ks.grid.size}"
             )
         return torch.from_numpy(ks.grid.weights).sqrt() * value
+
+    def forget(self, key: tuple, density: bool = True) -> None:
+        """Drop the Kohn-Sham setup (and with ``density`` the cached density) of system ``key``."""
+        self._ks.pop(key, None)
+        if density:
+            self.densities.pop(key, None)
 
     def with_config(self, **changes) -> Predictor:
         """A predictor sharing nothing, with changed SCF settings."""

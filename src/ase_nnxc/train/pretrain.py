@@ -19,13 +19,16 @@ Example::
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import torch
 
+from ase_nnxc import parallel
 from ase_nnxc.grid.density import NVAR, density_features
 from ase_nnxc.scf import KohnSham, SCFConfig, SCFNotConverged, run_scf
 from ase_nnxc.train.dataset import Entry
+from ase_nnxc.train.shards import estimated_cost, flat_gradient
 from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
 from ase_nnxc.xc.base import XCFunctional
 from ase_nnxc.xc.features import FeatureMap
@@ -52,6 +55,8 @@ class FrozenSystem:
     """For a :class:`HybridXC`: its base functional's XC energy there (fixed while training)."""
     density: torch.Tensor | None = None
     """The converged density matrices (a warm start for the self-consistent stage)."""
+    seconds: float = 0.0
+    """Wall time of converging and freezing it."""
 
     def total_energy(self, functional: XCFunctional) -> torch.Tensor:
         """Total energy of ``functional`` at this frozen density (differentiable in its parameters)."""
@@ -61,6 +66,7 @@ class FrozenSystem:
 
 def freeze_system(spec, functional: XCFunctional, config: SCFConfig) -> FrozenSystem:
     """Converge ``spec`` with ``functional`` and keep its density features on the grid."""
+    start = time.perf_counter()
     ks = KohnSham(spec.to_system(), functional, config)
     result = run_scf(ks)
     with torch.no_grad():
@@ -75,20 +81,26 @@ def freeze_system(spec, functional: XCFunctional, config: SCFConfig) -> FrozenSy
         if isinstance(functional, HybridXC):
             nvar = NVAR[functional.base.family]
             base_xc = float((weights * functional.base(FeatureMap(features[:, :nvar]))).sum())
-    return FrozenSystem(features, weights, float(result.energy), xc, base_xc, result.density)
+    seconds = time.perf_counter() - start
+    return FrozenSystem(features, weights, float(result.energy), xc, base_xc, result.density, seconds)
 
 
 def freeze_entries(entries: list[Entry], functional: XCFunctional, config: SCFConfig, progress: bool = True):
-    """Frozen densities of every system of ``entries`` (by system key), and the keys that failed."""
-    from tqdm.auto import tqdm
+    """Frozen densities of the systems of ``entries`` (by system key), and the keys that failed.
 
-    specs = {s.key: s for e in entries for s in e.systems}
+    Under ``torchrun`` the systems are drawn dynamically, most costly first, and each rank
+    returns the ones it froze (serially: all); the failures are those of every rank.
+    """
+    specs = list({s.key: s for e in entries for s in e.systems}.values())
+    costs = [estimated_cost(spec) for spec in specs]
     frozen, failed = {}, {}
-    for key, spec in tqdm(specs.items(), desc="frozen densities", disable=not progress):
+    for spec in parallel.dynamic(specs, costs, "frozen densities" if progress else None):
         try:
-            frozen[key] = freeze_system(spec, functional, config)
+            frozen[spec.key] = freeze_system(spec, functional, config)
         except SCFNotConverged as err:
-            failed[key] = str(err)
+            failed[spec.key] = str(err)
+    for part in parallel.all_gather(failed):
+        failed.update(part)
     return frozen, failed
 
 
@@ -102,16 +114,15 @@ class FrozenSet:
     entries
         Energy entries (``ae``/``ie``); those with a system missing from ``frozen`` are dropped
         and listed in :attr:`skipped`.
+    keys
+        The systems to hold (default: those of the kept entries); they must include these.
 
     """
 
-    def __init__(self, frozen: dict, entries: list[Entry]):
-        self.entries = [e for e in entries if e.e_type in ("ae", "ie") and all(s.key in frozen for s in e.systems)]
-        self.skipped = [e for e in entries if e not in self.entries]
-        keys = sorted({s.key for e in self.entries for s in e.systems})
+    def __init__(self, frozen: dict, entries: list[Entry], keys=None):
+        self.entries, self.skipped, keys = _energy_entries(entries, frozen, keys)
         self.keys = keys
         """System keys in the order of :meth:`system_energies`."""
-        index = {k: i for i, k in enumerate(keys)}
         systems = [frozen[k] for k in keys]
         self.features = torch.cat([f.features for f in systems], dim=-1)
         self.weights = torch.cat([f.weights for f in systems])
@@ -123,10 +134,7 @@ class FrozenSet:
             if all(f.base_xc_energy is not None for f in systems)
             else None
         )
-        self.coefficients = torch.zeros(len(self.entries), len(keys), dtype=torch.float64)
-        for row, entry in enumerate(self.entries):
-            for c, spec in zip(entry.coefficients(), entry.systems):
-                self.coefficients[row, index[spec.key]] += c
+        self.coefficients = _coefficients(self.entries, keys)
         self.targets = torch.tensor([float(e.true_val) for e in self.entries], dtype=torch.float64)
         self._base_density: dict[str, torch.Tensor] = {}  # see _base_energy_density
 
@@ -166,6 +174,23 @@ class FrozenSet:
         return self.coefficients @ self.system_energies(functional)
 
 
+def _energy_entries(entries: list[Entry], available, keys=None) -> tuple[list[Entry], list[Entry], list]:
+    """Energy entries whose systems are all ``available``, the others, and the sorted system keys."""
+    kept = [e for e in entries if e.e_type in ("ae", "ie") and all(s.key in available for s in e.systems)]
+    skipped = [e for e in entries if e not in kept]
+    return kept, skipped, sorted(keys if keys is not None else {s.key for e in kept for s in e.systems})
+
+
+def _coefficients(entries: list[Entry], keys: list) -> torch.Tensor:
+    """``(nentry, nsystem)``: entry ``i``'s value is ``sum_j C_ij E_j`` over the systems ``keys``."""
+    index = {k: i for i, k in enumerate(keys)}
+    coefficients = torch.zeros(len(entries), len(keys), dtype=torch.float64)
+    for row, entry in enumerate(entries):
+        for c, spec in zip(entry.coefficients(), entry.systems):
+            coefficients[row, index[spec.key]] += c
+    return coefficients
+
+
 def pretrain(
     functional: XCFunctional,
     entries: list[Entry],
@@ -183,26 +208,52 @@ def pretrain(
     ``type_weights[e_type]``) plus ``weight_decay`` times the squared network weights.
     Entries with a system missing from ``frozen`` (its SCF failed) are left out and counted
     in the progress bar. Pass ``optimiser`` to continue with its state (after re-freezing).
+
+    Under ``torchrun`` ``frozen`` holds this rank's systems (:func:`freeze_entries`): each rank
+    evaluates those, the energies are gathered, and the gradient ``sum_s dL/dE_s dE_s/dtheta``
+    is summed exactly (:func:`ase_nnxc.parallel.exact_sum`) in the same way as in one process,
+    one system at a time, so the result does not depend on the number of ranks.
     """
     from tqdm.auto import trange
 
-    data = FrozenSet(frozen, entries)
-    if not data.entries:
+    available = sorted(set().union(*parallel.all_gather(sorted(frozen))))
+    kept, skipped, keys = _energy_entries(entries, set(available))
+    if not kept:
         raise ValueError("no energy entries with frozen densities to pre-train on")
+    index = {k: i for i, k in enumerate(keys)}
+    coefficients = _coefficients(kept, keys)
+    targets = torch.tensor([float(e.true_val) for e in kept], dtype=torch.float64)
     type_weights = type_weights or {}
-    weights = torch.tensor([e.weight * type_weights.get(e.e_type, 1.0) for e in data.entries], dtype=torch.float64)
+    weights = torch.tensor([e.weight * type_weights.get(e.e_type, 1.0) for e in kept], dtype=torch.float64)
+    mine = {k: FrozenSet(frozen, [], keys=[k]) for k in keys if k in frozen}
     params = [p for p in functional.parameters() if p.requires_grad]
+    numel = sum(p.numel() for p in params)
     optimiser = optimiser or torch.optim.Adam(params, lr=lr)
     history = []
     bar = trange(epochs, desc="pre-training", disable=not progress)
     for _ in bar:
-        optimiser.zero_grad()
-        errors = (data.predictions(functional) - data.targets) * HARTREE_TO_KCAL_PER_MOL
+        energies, slopes = {}, {}
+        for key, system in mine.items():
+            energy = system.system_energies(functional)[0]
+            energies[key], slopes[key] = float(energy.detach()), flat_gradient(energy, params)
+        for part in parallel.all_gather(energies):
+            energies.update(part)
+        system_energies = torch.tensor([energies[k] for k in keys], dtype=torch.float64, requires_grad=True)
+        errors = (coefficients @ system_energies - targets) * HARTREE_TO_KCAL_PER_MOL
         loss = (weights * errors**2).sum() / weights.sum()
+        (slope,) = torch.autograd.grad(loss, system_energies)
+        parts = [slope[index[k]] * vector for k, vector in slopes.items()]
         if weight_decay:
-            loss = loss + weight_decay * sum((p**2).sum() for p in params if p.ndim > 1)
-        loss.backward()
+            decay = weight_decay * sum((p**2).sum() for p in params if p.ndim > 1)
+            if parallel.world().is_root:
+                parts.append(flat_gradient(decay, params))
+            loss = loss + decay.detach()
+        total = parallel.exact_sum(parts, numel)
+        offset = 0
+        for param in params:
+            param.grad = total[offset : offset + param.numel()].view_as(param).clone()
+            offset += param.numel()
         optimiser.step()
         history.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{history[-1]:.3e}", skipped=len(data.skipped))
+        bar.set_postfix(loss=f"{history[-1]:.3e}", skipped=len(skipped))
     return history

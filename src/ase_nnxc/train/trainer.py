@@ -12,6 +12,12 @@ atomically to ``OUTPUT/last.pt``, so a run killed at any point and resumed with
 Bitwise holds for single-threaded OpenMP kernels (``OMP_NUM_THREADS=1``): with more threads,
 PySCF's two-electron contractions add thread-private partial sums in arrival order, so any
 two runs, interrupted or not, differ in the last bits.
+
+Under ``torchrun`` one run is spread over the ranks (:mod:`ase_nnxc.train.shards`): each
+converges the systems it owns and returns their energies and gradients, the loss is assembled
+on every rank and the gradient summed exactly (:func:`ase_nnxc.parallel.exact_sum`), so the
+parameters and the log are bitwise those of one process (both single-threaded), on any
+number of ranks, resumed with any other number. Rank 0 alone writes checkpoints and the log.
 """
 
 from __future__ import annotations
@@ -20,79 +26,23 @@ import csv
 import math
 import random
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ase_nnxc import parallel
 from ase_nnxc.plugins import manager
 from ase_nnxc.scf import SCFConfig
 from ase_nnxc.train.checkpoint import CheckpointError, build_functional, read_checkpoint, save_checkpoint
 from ase_nnxc.train.config import ConfigError, TrainConfig
 from ase_nnxc.train.dataset import Entry, load_dataset
+from ase_nnxc.train.evaluate import EntryResult, evaluate, mean_absolute_error, results_from
 from ase_nnxc.train.losses import build_loss
-from ase_nnxc.train.predict import EntryFailed, Predictor
-from ase_nnxc.units import HARTREE_TO_KCAL_PER_MOL
+from ase_nnxc.train.predict import Predictor
+from ase_nnxc.train.shards import ENERGY_TYPES, SystemOwners, entry_prediction, run_pass, unique_systems
 
-ENERGY_TYPES = ("ae", "ie")
-
-
-@dataclass(frozen=True)
-class EntryResult:
-    """One evaluated entry."""
-
-    name: str
-    """Entry name."""
-    e_type: str
-    """Entry type."""
-    prediction: float
-    """Predicted value (Hartree for energies; RMS deviation for arrays)."""
-    target: float
-    """Label (Hartree for energies; 0 for arrays)."""
-    failed: str = ""
-    """Why the entry could not be evaluated (empty when it was)."""
-    labelled: bool = True
-    """Whether the entry has a reference (``target`` is NaN for an unlabelled one)."""
-
-    @property
-    def error_kcal(self) -> float:
-        """Signed error in kcal/mol (energy entries)."""
-        return (self.prediction - self.target) * HARTREE_TO_KCAL_PER_MOL
-
-
-def evaluate(predictor: Predictor, entries: list[Entry], progress: bool = False) -> list[EntryResult]:
-    """Evaluate ``entries`` without gradients."""
-    from tqdm.auto import tqdm
-
-    out = []
-    for entry in tqdm(entries, desc="evaluate", disable=not progress, file=sys.stderr, leave=False):
-        try:
-            with torch.no_grad():
-                prediction = predictor.predict(entry)
-                target = None if entry.true_val is None else predictor.target(entry)
-        except EntryFailed as err:
-            out.append(EntryResult(entry.name, entry.e_type, math.nan, math.nan, str(err)))
-            continue
-        if target is None:  # an unlabelled entry: the prediction alone (energies) or nothing to compare
-            value = float(prediction) if entry.e_type in ENERGY_TYPES else math.nan
-            out.append(EntryResult(entry.name, entry.e_type, value, math.nan, labelled=False))
-        elif entry.e_type in ENERGY_TYPES:
-            out.append(EntryResult(entry.name, entry.e_type, float(prediction), float(target)))
-        else:
-            rms = float(((prediction - target) ** 2).mean().sqrt())
-            out.append(EntryResult(entry.name, entry.e_type, rms, 0.0))
-    return out
-
-
-def mean_absolute_error(results: list[EntryResult], e_type: str | None = None) -> float:
-    """MAE in kcal/mol over the evaluated energy entries (of one type if given)."""
-    errors = [
-        abs(r.error_kcal)
-        for r in results
-        if not r.failed and r.labelled and r.e_type in ENERGY_TYPES and e_type in (None, r.e_type)
-    ]
-    return sum(errors) / len(errors) if errors else math.nan
+__all__ = ["ENERGY_TYPES", "EntryResult", "Trainer", "evaluate", "mean_absolute_error"]
 
 
 class Trainer:
@@ -103,13 +53,17 @@ class Trainer:
     config
         The training configuration.
     progress
-        Show a progress bar with the running loss.
+        Show a progress bar with the running loss (on rank 0).
+    check_replicas
+        Check after every step that every rank holds the same parameters (a hash each).
 
     """
 
-    def __init__(self, config: TrainConfig, progress: bool = True):
+    def __init__(self, config: TrainConfig, progress: bool = True, check_replicas: bool = False):
         self.config = config
-        self.progress = progress
+        self.world = parallel.world()
+        self.progress = progress and self.world.is_root
+        self.check_replicas = check_replicas
         self.output = Path(config.output)
         entries = load_dataset(config.train)
         if isinstance(config.validation, str):
@@ -142,9 +96,11 @@ class Trainer:
         # variational argument behind the energy gradients holds at any stationary point.
         self.scf_config = SCFConfig(**{"require_aufbau": False, **config.scf})
         self.predictor = Predictor(self.functional, self.scf_config)
-        params = [p for p in self.functional.parameters() if p.requires_grad]
+        self.owners = SystemOwners(self.predictor)
+        self.params = [p for p in self.functional.parameters() if p.requires_grad]
         optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-        self.optimizer = optimizers[config.optimizer](params, lr=config.lr)
+        self.optimizer = optimizers[config.optimizer](self.params, lr=config.lr)
+        parallel.check_replicas(self.params, "initial parameters")
         self.epoch = 0
         self.batch = 0
         self.history: list[dict] = []
@@ -177,20 +133,36 @@ class Trainer:
             "densities": [[list(k), v] for k, v in self.predictor.densities.items()],
             "rng": _rng_state(),
             "pretrain_history": self.pretrain_history,
+            "seconds": [[list(k), v] for k, v in self.owners.seconds.items()],
         }
 
     def save(self, name: str = "last.pt", with_state: bool = True) -> Path:
-        """Write a checkpoint into the output folder."""
+        """Write a checkpoint into the output folder (rank 0; the others only return its path)."""
         path = self.output / name
+        if not self.world.is_root:
+            return path
         save_checkpoint(path, self.functional, self._meta(), self._training_state() if with_state else None)
         return path
 
     def restore(self, path) -> None:
-        """Continue from a checkpoint written by :meth:`save`."""
-        payload = read_checkpoint(path)
-        state = payload.get("training")
-        if state is None:
-            raise CheckpointError(f"{path}: holds weights only, no training state to resume")
+        """Continue from a checkpoint written by :meth:`save`.
+
+        Rank 0 reads it and sends it to the others, except the densities: it keeps them all and
+        hands them out as the systems are placed (any number of ranks can resume).
+        """
+        payload, error, densities = None, None, []
+        if self.world.is_root:
+            try:
+                payload = read_checkpoint(path)
+                if payload.get("training") is None:
+                    raise CheckpointError(f"{path}: holds weights only, no training state to resume")
+                densities = payload["training"].pop("densities")
+            except CheckpointError as err:
+                error = err
+        error, payload = parallel.broadcast((error, payload))
+        if error is not None:
+            raise error
+        state = payload["training"]
         if payload["model"] != self.config.model or payload["base"] != self.config.base:
             raise CheckpointError(
                 f"{path}: trained {payload['model']} on {payload['base']}, but the config asks for "
@@ -209,7 +181,9 @@ class Trainer:
             raise CheckpointError(f"{path}: does not match the configured model: {err}") from err
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
         self.history, self.failures = list(state["history"]), int(state["failures"])
-        self.predictor.densities = {tuple(k): v for k, v in state["densities"]}
+        self.predictor.densities = {tuple(k): v for k, v in densities}
+        self.owners.owner = {}
+        self.owners.seconds = {tuple(k): v for k, v in state.get("seconds", [])}
         if "rng" in state:
             _set_rng_state(state["rng"])
         self.pretrain_history = state.get("pretrain_history")
@@ -239,21 +213,23 @@ class Trainer:
         density and takes ``epochs`` Adam steps there (:mod:`ase_nnxc.train.pretrain`). The
         gradient at a frozen self-consistent density is the self-consistent gradient, so later
         rounds train through the SCF with densities that lag by one round. The last densities
-        warm-start the self-consistent epochs.
+        warm-start the self-consistent epochs. Under ``torchrun`` each rank freezes the systems
+        it draws and keeps them; they stay its own in the self-consistent epochs unless
+        rebalancing moves them.
         """
         from ase_nnxc.train.pretrain import freeze_entries, pretrain
 
         options = self.config.pretrain
-        params = [p for p in self.functional.parameters() if p.requires_grad]
-        optimiser = torch.optim.Adam(params, lr=float(options.get("lr", 3e-3)))
+        optimiser = torch.optim.Adam(self.params, lr=float(options.get("lr", 3e-3)))
         history: list[float] = []
         for round_ in range(int(options.get("rounds", 1))):
             frozen, failed = freeze_entries(self.train_entries, self.functional, self.scf_config, self.progress)
             for key, message in failed.items():
-                print(
-                    f"warning: system {key[0]!r} left out of pre-training round {round_ + 1}: {message}",
-                    file=sys.stderr,
-                )
+                if self.world.is_root:
+                    print(
+                        f"warning: system {key[0]!r} left out of pre-training round {round_ + 1}: {message}",
+                        file=sys.stderr,
+                    )
             history += pretrain(
                 self.functional,
                 self.train_entries,
@@ -264,7 +240,7 @@ class Trainer:
                 progress=self.progress,
                 optimiser=optimiser,
             )
-            self.predictor.densities.update({key: f.density for key, f in frozen.items()})
+            self.owners.adopt({k: f.density for k, f in frozen.items()}, {k: f.seconds for k, f in frozen.items()})
             if self.progress:
                 print(f"pre-training round {round_ + 1}: loss {history[-1]:.4g} (kcal/mol)^2", file=sys.stderr)
         return history
@@ -277,39 +253,72 @@ class Trainer:
         entries = [self.train_entries[i] for i in order.tolist()]
         return [entries[i : i + size] for i in range(0, len(entries), size)]
 
+    def _term(self, entry: Entry, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        weight = self.config.weights.get(entry.e_type, 1.0) * entry.weight
+        return weight * self.loss_fn(prediction.reshape(-1), target.reshape(-1))
+
     def step(self, batch: list[Entry]) -> tuple[float, int]:
-        """One optimiser step on ``batch``; returns (loss, number of failed entries)."""
-        self.optimizer.zero_grad()
+        """One optimiser step on ``batch``; returns (loss, number of failed entries).
+
+        The ranks converge their own systems (:func:`~ase_nnxc.train.shards.run_pass`); the
+        loss, the mean of the entries' terms, is then built on every rank from the gathered
+        energies and array terms, and its gradient is ``sum_s dL/dE_s dE_s/dtheta`` plus the
+        array entries' ``dL/dl_e dl_e/dtheta``, summed exactly over all ranks. An entry with a
+        failed system is left out on every rank.
+        """
+        summary, gradients = run_pass(self.predictor, batch, self.owners, self.params, self._term)
+        energies = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in summary.energies.items()}
+        values = {i: torch.tensor(v, dtype=torch.float64, requires_grad=True) for i, v in summary.values.items()}
         terms, failed = [], 0
-        for entry in batch:
-            try:
-                prediction = self.predictor.predict(entry)
-                target = self.predictor.target(entry)
-            except EntryFailed as err:
+        for index, entry in enumerate(batch):
+            reason = summary.failure(index, entry)
+            if reason:
                 failed += 1
-                print(f"warning: entry {entry.name} skipped this step: {err}", file=sys.stderr)
-                continue
-            weight = self.config.weights.get(entry.e_type, 1.0) * entry.weight
-            terms.append(weight * self.loss_fn(prediction.reshape(-1), target.reshape(-1)))
+                if self.world.is_root:
+                    print(f"warning: entry {entry.name} skipped this step: {reason}", file=sys.stderr)
+            elif entry.e_type in ENERGY_TYPES:
+                terms.append(self._term(entry, entry_prediction(entry, energies), self.predictor.target(entry)))
+            else:
+                terms.append(values[index])
         if not terms:
             return math.nan, failed
         loss = torch.stack(terms).mean()
-        loss.backward()
+        leaves = {("system", k): t for k, t in energies.items()} | {("entry", i): t for i, t in values.items()}
+        slopes = dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()), allow_unused=True)))
+        parts = [slopes[key] * vector for key, vector in gradients.items() if slopes.get(key) is not None]
+        total = parallel.exact_sum(parts, sum(p.numel() for p in self.params))
+        offset = 0
+        for param in self.params:
+            param.grad = total[offset : offset + param.numel()].view_as(param).clone()
+            offset += param.numel()
         self.optimizer.step()
         return float(loss.detach()), failed
+
+    def validate(self) -> list[EntryResult]:
+        """The validation entries under the current parameters, their systems converged by their owners."""
+        summary, _ = run_pass(self.predictor, self.valid_entries, self.owners)
+        return results_from(self.valid_entries, summary)
+
+    def _place_systems(self) -> None:
+        """Owners of the training and the validation-only systems, from the latest timings."""
+        train = unique_systems(self.train_entries)
+        known = {s.key for s in train}
+        self.owners.rebalance([train, [s for s in unique_systems(self.valid_entries) if s.key not in known]])
 
     def run(self, resume: bool = False) -> list[dict]:
         """Train for the configured epochs; returns the per-epoch history."""
         from tqdm.auto import tqdm
 
-        self.output.mkdir(parents=True, exist_ok=True)
+        root = self.world.is_root
+        if root:
+            self.output.mkdir(parents=True, exist_ok=True)
         last = self.output / "last.pt"
-        if resume and last.exists():
+        if resume and parallel.broadcast(last.exists()):
             self.restore(last)
         log = self.output / "log.csv"
-        if resume and log.exists():
+        if root and resume and log.exists():
             self._truncate_log(log)
-        else:
+        elif root:
             with log.open("w", newline="") as fh:
                 csv.writer(fh).writerow(["epoch", "step", "loss", "failed", "valid_mae_kcal"])
         if int(self.config.pretrain.get("epochs", 0)) and self.pretrain_history is None:
@@ -317,6 +326,7 @@ class Trainer:
             self.save()
         while self.epoch < self.config.epochs:
             batches = self._batches(self.epoch)
+            self._place_systems()
             bar = tqdm(
                 total=len(batches),
                 initial=self.batch,
@@ -327,18 +337,21 @@ class Trainer:
             )
             while self.batch < len(batches):
                 loss, failed = self.step(batches[self.batch])
+                if self.check_replicas:
+                    parallel.check_replicas(self.params)
                 self.failures += failed
                 self.batch += 1
                 row = [self.epoch, self.batch, loss, failed, ""]
                 if self.batch == len(batches):
-                    valid = evaluate(self.predictor, self.valid_entries) if self.valid_entries else []
+                    valid = self.validate() if self.valid_entries else []
                     row[4] = mean_absolute_error(valid) if valid else ""
                     self.history.append(
                         {"epoch": self.epoch + 1, "loss": loss, "valid_mae_kcal": row[4], "failed": self.failures}
                     )
                     self.epoch, self.batch = self.epoch + 1, 0
-                with log.open("a", newline="") as fh:
-                    csv.writer(fh).writerow(row)
+                if root:
+                    with log.open("a", newline="") as fh:
+                        csv.writer(fh).writerow(row)
                 self.save()
                 bar.set_postfix(loss=f"{loss:.3e}", failed=self.failures)
                 bar.update(1)
