@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import pickle
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -217,7 +218,7 @@ def map_dynamic(
         try:
             result = fn(items[i])
         except Exception as err:  # raised on every rank below, once all items are done
-            local[i] = (False, err)
+            local[i] = (False, _portable(err))
             continue
         local[i] = (True, result)
         if on_result is not None:
@@ -229,6 +230,15 @@ def map_dynamic(
     if failures:
         raise failures[0]
     return [merged[i][1] for i in positions]
+
+
+def _portable(err: Exception) -> Exception:
+    """``err`` if it survives pickling (to travel to the other ranks), else a RuntimeError saying it."""
+    try:
+        pickle.loads(pickle.dumps(err))
+    except Exception:  # an exception class whose constructor takes other arguments than its message
+        return RuntimeError(f"{type(err).__name__}: {err}")
+    return err
 
 
 # -- collectives ----------------------------------------------------------------------------
@@ -284,7 +294,7 @@ def exact_sum(terms: Sequence[torch.Tensor], numel: int) -> torch.Tensor:
     associative, so the limbs add up to the same numbers whatever the order and the split over
     ranks, and only the final conversion rounds. Terms smaller than ``2**-120`` times the
     largest are truncated there. Costs two ``all_reduce`` of ``numel`` and ``3 numel`` numbers.
-    A non-finite component makes that component NaN (or inf).
+    A non-finite component makes that component NaN (or inf). A collective: every rank calls it.
 
     Returns
     -------

@@ -15,7 +15,9 @@ predictor maps it onto its own grid, so the label holds for any grid level.
 * :func:`density_entries` and :func:`write_density_dataset`: ``dm``/``dens`` entries, written
   as DeepChem YAML whose ``true_val`` is the path of a ``.npy`` file next to it.
 * ``python -m ase_nnxc.train.labels OUT.yaml --molecules H2 LiH H2O --basis def2-svp``:
-  the same for G2 molecules at ASE's geometries.
+  the same for G2 molecules at ASE's geometries. Under ``torchrun`` the systems missing from
+  the cache are shared out dynamically over the ranks, largest first; the cache is the one
+  shared result store, so an interrupted run continues where it stopped.
 
 CCSD scales as ``nao^6``; systems with more than :data:`MAX_BASIS_FUNCTIONS` basis functions
 are refused rather than left running for hours.
@@ -26,12 +28,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ase_nnxc import parallel
 from ase_nnxc.train.dataset import Entry, SystemSpec, save_dataset
 
 #: Label method, part of every cache key.
@@ -158,7 +160,9 @@ def density_entries(
     """One ``dm`` or ``dens`` entry per system, labelled with its CCSD density matrix.
 
     ``names`` label the entries (default: the chemical formula). Every system is checked
-    against ``max_basis_functions`` before the first CCSD runs.
+    against ``max_basis_functions`` before the first CCSD runs. The uncached systems are
+    computed by the ranks of a job in turn (:func:`ase_nnxc.parallel.map_dynamic`); every
+    rank returns all entries.
 
     Raises
     ------
@@ -166,8 +170,6 @@ def density_entries(
         For an unknown ``kind`` or an uncached system that is too large (naming it).
 
     """
-    from tqdm.auto import tqdm
-
     if kind not in ("dm", "dens"):
         raise ValueError(f"kind must be 'dm' or 'dens', got {kind!r}")
     if names is not None and len(names) != len(specs):
@@ -175,12 +177,18 @@ def density_entries(
     for spec in specs:
         if not cache_path(spec, cache_dir).exists():
             _check_size(spec, spec.to_system().to_mole().nao_nr(), max_basis_functions)
+    missing = parallel.broadcast([i for i, spec in enumerate(specs) if not cache_path(spec, cache_dir).exists()])
+    costs = [float(specs[i].to_system().to_mole().nao_nr()) ** 6 for i in missing]  # CCSD: nao^6
+    parallel.map_dynamic(
+        lambda i: ccsd_density_matrix(specs[i], cache_dir, max_basis_functions) is None,
+        missing,
+        costs,
+        desc=f"CCSD {kind} labels" if progress else None,
+    )
     entries = []
-    bar = tqdm(specs, desc=f"CCSD {kind} labels", disable=not progress, file=sys.stderr)
-    for i, spec in enumerate(bar):
+    for i, spec in enumerate(specs):
         name = names[i] if names is not None else _formula(spec)
-        bar.set_postfix_str(name)
-        density = ccsd_density_matrix(spec, cache_dir, max_basis_functions)
+        density = ccsd_density_matrix(spec, cache_dir, max_basis_functions)  # from the cache now
         entries.append(Entry(kind, density, (spec,), name=f"{kind.upper()} {name}"))
     return entries
 
@@ -194,9 +202,10 @@ def write_density_dataset(
     progress: bool = False,
     max_basis_functions: int = MAX_BASIS_FUNCTIONS,
 ) -> list[Entry]:
-    """Write :func:`density_entries` as DeepChem YAML at ``path``, each label a ``.npy`` beside it."""
+    """Write :func:`density_entries` as DeepChem YAML at ``path``, each label a ``.npy`` beside it (rank 0)."""
     entries = density_entries(specs, cache_dir, kind, names, progress, max_basis_functions)
-    save_dataset(entries, path)
+    if parallel.world().is_root:
+        save_dataset(entries, path)
     return entries
 
 
@@ -219,13 +228,17 @@ def main(argv=None) -> None:
     except KeyError as err:
         parser.error(f"unknown molecule {err}; use G2 names such as H2, LiH, H2O, CH4")
     cache_dir = args.cache_dir or Path(args.out).parent / "ccsd-cache"
+    world = parallel.init()
     try:
         entries = write_density_dataset(
             args.out, specs, cache_dir, args.kind, args.molecules, True, args.max_basis_functions
         )
     except (ValueError, RuntimeError) as err:
-        parser.exit(1, f"error: {err}\n")
-    print(f"wrote {len(entries)} {args.kind} entries to {args.out} (CCSD cache: {cache_dir})")
+        parser.exit(1, f"error: {err}\n" if world.is_root else "")
+    finally:
+        parallel.finalize()
+    if world.is_root:
+        print(f"wrote {len(entries)} {args.kind} entries to {args.out} (CCSD cache: {cache_dir})")
 
 
 if __name__ == "__main__":
