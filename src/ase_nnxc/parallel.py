@@ -88,9 +88,14 @@ def init(backend: str | None = None, timeout_s: float = 1800.0) -> World:
         torch.cuda.set_device(device)
     timeout = datetime.timedelta(seconds=timeout_s)
     store, rank, size = next(dist.rendezvous("env://", timeout=timeout))
-    dist.init_process_group(backend, store=store, rank=rank, world_size=size, timeout=timeout)
-    # Our own keys (work counters) live under a prefix of the job's store, apart from torch's.
-    _state["store"] = dist.PrefixStore(f"ase_nnxc/{env.get('TORCHELASTIC_RESTART_COUNT', '0')}/", store)
+    # torchrun's agent keeps its store across restarts (--max-restarts): without a prefix per
+    # attempt, restarted workers read the addresses of the killed ones and cannot connect.
+    store = dist.PrefixStore(f"attempt_{env.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
+    dist.init_process_group(
+        backend, store=dist.PrefixStore("default_pg", store), rank=rank, world_size=size, timeout=timeout
+    )
+    # Our own keys (work counters) live under their own prefix, apart from torch's.
+    _state["store"] = dist.PrefixStore("ase_nnxc", store)
     _state["world"] = World(rank, size, local_rank, device)
     _state["owned"] = True
     return _state["world"]

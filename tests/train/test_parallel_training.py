@@ -4,7 +4,6 @@ agents with a rendezvous (--nnodes 2)."""
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -88,18 +87,14 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def torchrun(*args, script=None, nproc=2, extra_env=None, popen=False):
-    """``torchrun --nproc-per-node N -m ase_nnxc train ...`` (or a script), single-threaded workers."""
+def torchrun(launcher, *arguments, script=None, nproc=2, extra_env=None, popen=False):
+    """``torchrun LAUNCHER --nproc-per-node N -m ase_nnxc ARGUMENTS`` (or a script), single-threaded workers."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **(extra_env or {}))
     target = [str(script)] if script else ["-m", "ase_nnxc"]
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", *args[0], *target, *args[1:]]
+    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", *launcher, *target, *arguments]
     if popen:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-
-
-def standalone():
-    return ["--standalone"]
 
 
 def weights(folder):
@@ -126,7 +121,7 @@ def test_two_ranks_train_bitwise_what_one_process_trains_and_one_process_resumes
     # batches of 2; a validation set. The 2-rank run stops after epoch 1 and a
     # single process finishes it: weights and log equal to the bit those of one process alone.
     data = tiny_dataset(tmp_path)
-    result = torchrun(standalone(), "train", str(write_config(tmp_path, "two", data)), "--quiet",
+    result = torchrun(["--standalone"], "train", str(write_config(tmp_path, "two", data)), "--quiet",
                       "--epochs", "1", "--check-replicas")  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     straight = serial_run(write_config(tmp_path, "one", data))
@@ -138,3 +133,103 @@ def test_two_ranks_train_bitwise_what_one_process_trains_and_one_process_resumes
     serial_run(write_config(tmp_path, "two", data), resume=True)
     assert_bitwise_equal(weights(tmp_path / "two"), weights(tmp_path / "one"))
     assert (tmp_path / "two" / "log.csv").read_text().splitlines() == one_log
+
+
+def deepchem_sto3g(tmp_path):
+    entries = yaml.safe_load(EXAMPLE.read_text())
+    for entry in entries:
+        for system in entry["systems"]:
+            system["basis"] = BASIS
+    path = tmp_path / "deepchem.yaml"
+    path.write_text(yaml.safe_dump(entries))
+    return path
+
+
+@pytest.mark.slow
+def test_a_system_failing_on_rank_1_is_left_out_on_both_ranks(tmp_path):
+    # One epoch, one entry per step: the system rank 1 converges first fails each time it is
+    # converged there. Both ranks finish, the failed entries are counted, and the weights are
+    # those of one process in which the same system fails.
+    data = deepchem_sto3g(tmp_path)
+    record = tmp_path / "failing.txt"
+    options = dict(epochs=1, batch_size=1, pretrain={}, validation=None)
+    result = torchrun(["--standalone"], "train", str(write_config(tmp_path, "two", data, **options)), "--quiet",
+                      script=FAILING_SCF, extra_env={"FAIL_RECORD": str(record), "FAIL_RANK": "1"})  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "skipped this step: SCF not converged (injected by the test)" in result.stderr
+    rows = (tmp_path / "two" / "log.csv").read_text().splitlines()[1:]
+    assert sum(int(row.split(",")[3]) for row in rows) >= 1
+    env = dict(os.environ, OMP_NUM_THREADS="1", FAIL_RECORD=str(record))
+    serial = subprocess.run(
+        [sys.executable, str(FAILING_SCF), "train", str(write_config(tmp_path, "one", data, **options)), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert serial.returncode == 0, serial.stderr[-3000:]
+    assert_bitwise_equal(weights(tmp_path / "two"), weights(tmp_path / "one"))
+    assert (tmp_path / "two" / "log.csv").read_text() == (tmp_path / "one" / "log.csv").read_text()
+
+
+def _position(path):
+    try:
+        state = read_checkpoint(path)["training"]
+    except CheckpointError:
+        return None
+    return state["epoch"], state["batch"]
+
+
+def _worker_of_rank(agent_pid, rank):
+    """PID of the torchrun worker with RANK=rank (a child of the agent)."""
+    children = subprocess.run(["pgrep", "-P", str(agent_pid)], capture_output=True, text=True).stdout.split()
+    for pid in children:
+        with contextlib.suppress(OSError):
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if f"RANK={rank}".encode() in environ:
+                return int(pid)
+    return None
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_restarts_from_the_checkpoint_and_ends_with_the_uninterrupted_weights(tmp_path):
+    data = deepchem_sto3g(tmp_path)
+    options = dict(epochs=4, batch_size=1, pretrain={}, validation=None)
+    process = torchrun(["--standalone", "--max-restarts=1"], "train", str(write_config(tmp_path, "two", data, **options)),
+                       "--quiet", popen=True)  # fmt: skip
+    last = tmp_path / "two" / "last.pt"
+    deadline, victim = time.time() + 600, None
+    while time.time() < deadline and process.poll() is None:
+        position = _position(last)
+        if position is not None and position >= (1, 1):
+            victim = _worker_of_rank(process.pid, 1)
+            if victim is not None:
+                break
+        time.sleep(0.02)
+    assert victim is not None, "the run finished before a worker could be killed"
+    os.kill(victim, signal.SIGKILL)
+    killed_at = _position(last)
+    _, stderr = process.communicate(timeout=900)
+    # The agent saw the kill and, allowed one restart, still ended the job successfully.
+    assert "exitcode: -9" in stderr and process.returncode == 0, stderr[-3000:]
+    assert killed_at < (4, 0)
+    straight = serial_run(write_config(tmp_path, "one", data, **options))
+    assert straight.epoch == 4
+    assert_bitwise_equal(weights(tmp_path / "two"), weights(tmp_path / "one"))
+    assert (tmp_path / "two" / "log.csv").read_text() == (tmp_path / "one" / "log.csv").read_text()
+
+
+@pytest.mark.slow
+def test_two_agents_with_a_rendezvous_train_what_one_process_trains(tmp_path):
+    # Two "machines": two torchrun agents, one worker each, meeting at a c10d rendezvous on 127.0.0.1.
+    data = deepchem_sto3g(tmp_path)
+    config = write_config(tmp_path, "two", data, epochs=2, batch_size=1, validation=None)
+    port = free_port()
+    nodes = [
+        torchrun(["--nnodes=2", f"--node-rank={rank}", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+                  "--rdzv-id=nnxc-test"], "train", str(config), "--quiet", nproc=1, popen=True)
+        for rank in range(2)
+    ]  # fmt: skip
+    for node in nodes:
+        _, stderr = node.communicate(timeout=900)
+        assert node.returncode == 0, stderr[-3000:]
+    serial_run(write_config(tmp_path, "one", data, epochs=2, batch_size=1, validation=None))
+    assert_bitwise_equal(weights(tmp_path / "two"), weights(tmp_path / "one"))
+    assert (tmp_path / "two" / "log.csv").read_text() == (tmp_path / "one" / "log.csv").read_text()
