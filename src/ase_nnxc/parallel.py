@@ -60,7 +60,7 @@ class World:
 
 
 SERIAL = World()
-_state: dict[str, Any] = {"world": SERIAL, "store": None, "calls": 0}
+_state: dict[str, Any] = {"world": SERIAL, "store": None, "calls": 0, "owned": False}
 
 
 def init(backend: str | None = None, timeout_s: float = 1800.0) -> World:
@@ -309,8 +309,9 @@ def exact_sum(terms: Sequence[torch.Tensor], numel: int) -> torch.Tensor:
     """
     current = world()
     device = terms[0].device if terms else torch.device("cpu")
-    stacked = torch.stack([t.detach().reshape(-1).to(torch.float64) for t in terms]) if terms else None
-    if stacked is None:
+    if terms:
+        stacked = torch.stack(list(terms)).detach().reshape(len(terms), numel).to(torch.float64)
+    else:
         stacked = torch.zeros(0, numel, dtype=torch.float64, device=device)
     largest = stacked.abs().amax(0) if len(stacked) else torch.zeros(numel, dtype=torch.float64, device=device)
     largest = _all_reduce(largest, dist.ReduceOp.MAX if current.size > 1 else None)

@@ -51,6 +51,16 @@ def unique_systems(entries: Sequence[Entry]) -> list[SystemSpec]:
     return list(specs.values())
 
 
+def pack(densities: dict[tuple, torch.Tensor]) -> dict:
+    """Densities as NumPy arrays, which pickle about ten times faster than tensors (for sending)."""
+    return {key: (value.detach().cpu().numpy(), str(value.device)) for key, value in densities.items()}
+
+
+def unpack(packed: dict) -> dict[tuple, torch.Tensor]:
+    """The tensors :func:`pack` sent, on their devices again."""
+    return {key: torch.from_numpy(array).to(device) for key, (array, device) in packed.items()}
+
+
 class SystemOwners:
     """Which rank converges which system, and the densities that move when that changes.
 
@@ -107,8 +117,10 @@ class SystemOwners:
         requests = parallel.gather_to_root(sorted(k for k in mine if k not in predictor.densities))
         parcels = None
         if current.is_root:
-            parcels = [{k: predictor.densities[k] for k in asked if k in predictor.densities} for asked in requests]
-        predictor.densities.update(parallel.scatter_from_root(parcels))
+            parcels = [
+                pack({k: predictor.densities[k] for k in asked if k in predictor.densities}) for asked in requests
+            ]
+        predictor.densities.update(unpack(parallel.scatter_from_root(parcels)))
         self.owner = dict(new)
 
     def adopt(self, densities: dict[tuple, torch.Tensor], seconds: dict[tuple, float]) -> None:
@@ -129,10 +141,10 @@ class SystemOwners:
 
     def collect(self, densities: dict[tuple, torch.Tensor]) -> None:
         """Send this rank's new ``densities`` to rank 0, which keeps every system's latest. A collective."""
-        parts = parallel.gather_to_root(densities if not parallel.world().is_root else {})
+        parts = parallel.gather_to_root(pack(densities) if not parallel.world().is_root else {})
         if parts is not None:
             for part in parts:
-                self.predictor.densities.update(part)
+                self.predictor.densities.update(unpack(part))
 
 
 @dataclass
