@@ -34,9 +34,10 @@ REBALANCE_GAIN = 0.1
 def estimated_cost(spec: SystemSpec) -> float:
     """A first guess of a system's SCF time in seconds, before one is measured.
 
-    Meta-GGA SCF runs in these bases spend their time on the grid (``natom x nao`` AO values
-    and features per point, about 15,000 points per atom at grid level 3); measured on one
-    core: N 1.9 s, NH3 4.2 s, H2CO 15 s (def2-TZVP, r2SCAN, grid level 3).
+    Meta-GGA SCF runs in these bases spend their time on the grid (about 15,000 points per
+    atom at grid level 3, each with ``nao`` AO values), hence ``natom x nao``; the factor is
+    that of r2SCAN in def2-TZVP on one core (0.4-11 s for the shipped training systems). Only
+    the ratios between systems matter for an assignment.
     """
     mol = spec.to_system().to_mole()
     return 0.03 * mol.natm * mol.nao_nr()
@@ -77,10 +78,16 @@ class SystemOwners:
         """Owner rank of every system placed so far (the same on every rank)."""
         self.seconds: dict[tuple, float] = {}
         """Last measured time of each system's pass work (the same on every rank)."""
+        self._estimates: dict[tuple, float] = {}
 
     def costs(self, specs: Sequence[SystemSpec]) -> list[float]:
         """Measured seconds where known, else :func:`estimated_cost` scaled to the measured ones."""
-        estimates = [estimated_cost(s) for s in specs]
+        if all(s.key in self.seconds for s in specs):
+            return [self.seconds[s.key] for s in specs]
+        for spec in specs:
+            if spec.key not in self._estimates:
+                self._estimates[spec.key] = estimated_cost(spec)
+        estimates = [self._estimates[s.key] for s in specs]
         ratios = sorted(self.seconds[s.key] / e for s, e in zip(specs, estimates) if s.key in self.seconds and e > 0)
         scale = ratios[len(ratios) // 2] if ratios else 1.0
         return [self.seconds.get(s.key, scale * e) for s, e in zip(specs, estimates)]
