@@ -87,10 +87,10 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def torchrun(launcher, *arguments, script=None, nproc=2, extra_env=None, popen=False):
-    """``torchrun LAUNCHER --nproc-per-node N -m ase_nnxc ARGUMENTS`` (or a script), single-threaded workers."""
+def torchrun(launcher, *arguments, script=None, module="ase_nnxc", nproc=2, extra_env=None, popen=False):
+    """``torchrun LAUNCHER --nproc-per-node N -m MODULE ARGUMENTS`` (or a script), single-threaded workers."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", **(extra_env or {}))
-    target = [str(script)] if script else ["-m", "ase_nnxc"]
+    target = [str(script)] if script else ["-m", module]
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc-per-node={nproc}", *launcher, *target, *arguments]
     if popen:
         return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
