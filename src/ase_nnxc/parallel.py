@@ -371,10 +371,24 @@ def check_replicas(tensors: Sequence[torch.Tensor], what: str = "parameters") ->
     digest = hashlib.sha256()
     for tensor in tensors:
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    hashes = all_gather(digest.hexdigest())
-    differ = [rank for rank, h in enumerate(hashes) if h != hashes[0]]
+    check_same(digest.hexdigest(), what)
+
+
+def check_same(text: str, what: str) -> None:
+    """Raise on every rank if ``text`` (a digest, say) is not the same on all ranks.
+
+    Raises
+    ------
+    RuntimeError
+        Naming the ranks whose ``what`` differs from rank 0's.
+
+    """
+    if world().size == 1:
+        return
+    texts = all_gather(text)
+    differ = [rank for rank, t in enumerate(texts) if t != texts[0]]
     if differ:
-        raise RuntimeError(f"{what} of rank(s) {differ} differ from rank 0's (hash {hashes[0][:12]})")
+        raise RuntimeError(f"{what} of rank(s) {differ} differ from rank 0's ({texts[0][:12]})")
 
 
 def _store():

@@ -15,10 +15,12 @@ those of the systems they own, received from rank 0 when the owners change.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ase_nnxc import parallel
@@ -50,6 +52,15 @@ def unique_systems(entries: Sequence[Entry]) -> list[SystemSpec]:
         for spec in entry.systems:
             specs.setdefault(spec.key, spec)
     return list(specs.values())
+
+
+def data_fingerprint(entries: Sequence[Entry]) -> str:
+    """SHA-256 of the entries' types, names, systems, labels and weights (every rank must read the same data)."""
+    digest = hashlib.sha256()
+    for entry in entries:
+        digest.update(repr((entry.e_type, entry.name, [s.key for s in entry.systems], entry.weight)).encode())
+        digest.update(np.ascontiguousarray(np.asarray(entry.true_val, dtype=np.float64)).tobytes())
+    return digest.hexdigest()
 
 
 def pack(densities: dict[tuple, torch.Tensor]) -> dict:

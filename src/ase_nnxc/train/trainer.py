@@ -40,7 +40,14 @@ from ase_nnxc.train.dataset import Entry, load_dataset
 from ase_nnxc.train.evaluate import EntryResult, evaluate, mean_absolute_error, results_from
 from ase_nnxc.train.losses import build_loss
 from ase_nnxc.train.predict import Predictor
-from ase_nnxc.train.shards import ENERGY_TYPES, SystemOwners, entry_prediction, run_pass, unique_systems
+from ase_nnxc.train.shards import (
+    ENERGY_TYPES,
+    SystemOwners,
+    data_fingerprint,
+    entry_prediction,
+    run_pass,
+    unique_systems,
+)
 
 __all__ = ["ENERGY_TYPES", "EntryResult", "Trainer", "evaluate", "mean_absolute_error"]
 
@@ -101,6 +108,7 @@ class Trainer:
         optimizers = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         self.optimizer = optimizers[config.optimizer](self.params, lr=config.lr)
         parallel.check_replicas(self.params, "initial parameters")
+        parallel.check_same(data_fingerprint(self.train_entries + self.valid_entries), "training and validation data")
         self.epoch = 0
         self.batch = 0
         self.history: list[dict] = []
