@@ -30,7 +30,8 @@ PACKAGE = "ase_nnxc"
 #: Layers from the bottom up: a module may import its own layer and those below it.
 #: Each entry is a module or package prefix; the longest matching prefix decides.
 LAYERS: list[tuple[str, ...]] = [
-    ("ase_nnxc.units", "ase_nnxc.plugins"),
+    # Work across processes and the results file they share import nothing of the package.
+    ("ase_nnxc.units", "ase_nnxc.plugins", "ase_nnxc.parallel", "ase_nnxc.cache"),
     ("ase_nnxc.system",),
     ("ase_nnxc.integrals", "ase_nnxc.grid"),
     ("ase_nnxc.xc",),
