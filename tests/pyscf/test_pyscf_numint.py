@@ -169,6 +169,9 @@ def test_bad_input_is_named():
         ni.eval_xc_eff("b3lyp", np.ones((2, 4, 3)))
     with pytest.raises(NotImplementedError, match="third derivatives"):
         ni.eval_xc_eff(ni.xc_code, np.ones((2, 4, 3)), deriv=3)
+    ni.omega = 0.4
+    with pytest.raises(NotImplementedError, match="omega=0.4 cannot change it"):
+        ni.rsh_and_hybrid_coeff(ni.xc_code)
 
 
 def test_a_trained_functional_in_another_basis_warns():

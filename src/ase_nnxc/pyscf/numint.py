@@ -178,6 +178,16 @@ class FunctionalNumInt(numint.NumInt):
         self._check(xc_code)
         return self._coefficients
 
+    def rsh_and_hybrid_coeff(self, xc_code, spin=0) -> tuple[float, float, float]:
+        """PySCF's ``(omega, alpha, hyb)``; ``mf.omega`` may not move the functional's range separation."""
+        own = self._coefficients[0]
+        if self.omega is not None and self.omega != own:
+            raise NotImplementedError(
+                f"{self.functional.name!r} is evaluated with its own range separation (omega={own}); "
+                f"mf.omega={self.omega} cannot change it."
+            )
+        return super().rsh_and_hybrid_coeff(xc_code, spin)
+
     def nlc_coeff(self, xc_code):
         """No functional of ase_nnxc has a non-local (VV10) part."""
         self._check(xc_code)
