@@ -92,6 +92,14 @@ def test_calculator_and_pyscf_accept_the_file(artefact):
     assert reference.energy_tot(dm) == pytest.approx(energy, abs=1e-9)
 
 
+def test_d4_parameters_of_the_artefact_are_those_of_the_functional(artefact):
+    """No stored D4 parameters: both take their base's (PBE) from dftd4's table."""
+    from ase_nnxc.dispersion import d4_parameters
+
+    ours, reference = d4_parameters(load_torchscript(artefact)).as_dict(), d4_parameters(MODEL).as_dict()
+    assert {k: ours[k] for k in ("s6", "s8", "a1", "a2")} == {k: reference[k] for k in ("s6", "s8", "a1", "a2")}
+
+
 def test_hybrid_base_exchange_and_dispersion_travel_in_the_sidecar(tmp_path):
     functional = HybridXC(LibXCFunctional("b3lyp"), NeuralMetaGGA(hidden=(4,), seed=1), a=0.3)
     functional.dispersion = {"model": "d4", "parameters": {"s8": 1.0}}
