@@ -35,6 +35,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("ase_nnxc.system",),
     ("ase_nnxc.integrals", "ase_nnxc.grid"),
     ("ase_nnxc.xc",),
+    # The PySCF NumInt evaluates xc functionals on PySCF's own grids: never the SCF of scf/.
+    ("ase_nnxc.pyscf",),
     # D4 dispersion is a term added after the SCF, beside it (it asks xc what a functional's base is).
     ("ase_nnxc.scf", "ase_nnxc.dispersion"),
     # Consumers of the core, side by side: the ASE calculator, training (which relaxes

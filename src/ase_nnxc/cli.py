@@ -36,6 +36,7 @@ SUBCOMMANDS: list[str] = [
     "ase_nnxc.cli_commands.evaluate",
     "ase_nnxc.cli_commands.benchmark",
     "ase_nnxc.cli_commands.plugins",
+    "ase_nnxc.cli_commands.export",
 ]
 
 #: Exit status of a failure the user can fix (bad file, bad option value, SCF not converged).

@@ -120,7 +120,8 @@ def get_functional(spec) -> XCFunctional:
        ``.pt``/``.pth`` or exists.
 
     So a file called ``b3lyp`` in the working directory is reached as ``./b3lyp`` or
-    ``path:b3lyp``, and ``b3lyp`` stays the libxc functional.
+    ``path:b3lyp``, and ``b3lyp`` stays the libxc functional. Where a file is loaded, a
+    TorchScript artefact of ``nnxc export`` (with its ``.json`` sidecar) is loaded as one.
 
     Raises
     ------
@@ -168,6 +169,10 @@ def get_functional(spec) -> XCFunctional:
 
 
 def _load_checkpoint(path: Path) -> XCFunctional:
+    from ase_nnxc.xc import torchscript
+
+    if torchscript.is_artefact(path):  # an `nnxc export` file, checked against its sidecar's SHA-256
+        return torchscript.load_torchscript(path)
     from ase_nnxc.train.checkpoint import load_functional
 
     return load_functional(path)
