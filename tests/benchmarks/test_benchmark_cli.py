@@ -155,3 +155,16 @@ def test_d4_energies_are_dftd4s_and_switching_dispersion_reuses_the_scf(tmp_path
         reference = model.get_dispersion(DampingParam(method="pbe"), grad=False)["energy"]
         assert with_d4[name] - plain[name] == pytest.approx(reference, abs=1e-12)
         assert reference < 0
+
+
+def test_remaining_time_scales_with_the_square_of_the_basis_size():
+    from ase_nnxc.benchmarks.runner import estimate_rest
+
+    # exact for t = 3 nao^2, whatever the small species cost
+    naos = [6, 10, 20, 40]
+    seconds = [50.0, 1.0, 3.0 * 20**2, 3.0 * 40**2]
+    assert estimate_rest(naos, seconds, [80, 160]) == pytest.approx(3.0 * (80**2 + 160**2))
+    # the larger half only (30 and 40 functions), through the geometric mean of t / nao^2: (2 * 8)^(1/2) = 4
+    assert estimate_rest([10, 20, 30, 40], [99.0, 99.0, 2.0 * 30**2, 8.0 * 40**2], [100]) == pytest.approx(4.0 * 100**2)
+    assert estimate_rest(naos, seconds, []) == 0.0
+    assert estimate_rest([], [], [10]) == 0.0
