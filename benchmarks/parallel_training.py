@@ -11,9 +11,11 @@ equal (a multi-threaded process adds PySCF's partial sums in another order), so 
 prints the largest relative weight difference. Also printed: the per-system times the ranks
 measured (the inputs of the scaling model in docs/parallel.md).
 
-``--g2 FUNCTIONAL`` is the hook for the G2 test-set benchmark (ratio target <= 0.6, identical
-MAE): it needs the benchmark runner of ``ase_nnxc.benchmarks`` to call
-:func:`ase_nnxc.parallel.map_dynamic`, which is not wired yet.
+``--g2 FUNCTIONAL`` times the G2 test-set benchmark instead (``nnxc benchmark g2 --subset test``
+for that one functional, no PySCF references, no H2 curve; ``--basis``, default def2-SVP): the
+ranks share the species largest first (:func:`ase_nnxc.parallel.map_dynamic`), each run starts
+from an empty energy cache, and the script prints both atomisation-energy MAEs (target: ratio
+<= 0.6, identical MAE).
 """
 
 from __future__ import annotations
@@ -60,6 +62,32 @@ def timed(command: list[str], threads: int) -> float:
     return time.perf_counter() - start
 
 
+def g2_benchmark(args, folder: Path) -> None:
+    """Wall time and AE test MAE of ``nnxc benchmark g2`` for one functional: ranks against threads."""
+    import shutil
+
+    def command(name: str) -> list[str]:
+        shutil.rmtree(folder / f"g2-{name}", ignore_errors=True)  # every run from an empty cache
+        return ["-m", "ase_nnxc", "benchmark", "g2", "--xc", args.g2, "--reference", "--subset", "test", "--no-h2",
+                "--basis", args.basis, "--grid-level", str(args.grid_level or 3),
+                "--cache", str(folder / f"g2-{name}" / "cache"), "--out", str(folder / f"g2-{name}")]  # fmt: skip
+
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ranks}"]
+    times: dict[str, list[float]] = {"threads": [], "ranks": []}
+    for _ in range(args.repeat):
+        times["threads"].append(timed([sys.executable, *command("threads")], args.ranks))
+        times["ranks"].append(timed([*launcher, *command("ranks")], 1))
+    best = {k: min(v) for k, v in times.items()}
+    def test_mae(name: str) -> str:  # the functional's row of table.md, column "AE test"
+        rows = [r for r in (folder / f"g2-{name}" / "table.md").read_text().splitlines() if r.startswith("| ")]
+        return rows[1].split("|")[2].strip()
+
+    mae = {k: test_mae(k) for k in best}
+    print(f"G2 test set, {args.g2}/{args.basis}: 1 process x {args.ranks} threads {best['threads']:.1f} s "
+          f"(AE MAE {mae['threads']}), {args.ranks} ranks x 1 thread {best['ranks']:.1f} s (AE MAE {mae['ranks']})")  # fmt: skip
+    print(f"ratio ranks / threads: {best['ranks'] / best['threads']:.3f}  (target <= 0.6, identical MAE)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2, help="self-consistent epochs after the pre-training")
@@ -69,15 +97,13 @@ def main():
     parser.add_argument("--grid-level", type=int)
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--output", default=str(ROOT / "results" / "parallel_training"))
-    parser.add_argument("--g2", metavar="FUNCTIONAL", help="G2 test-set benchmark (not wired yet, see above)")
+    parser.add_argument("--g2", metavar="FUNCTIONAL", help="time the G2 test-set benchmark of FUNCTIONAL instead")
+    parser.add_argument("--basis", default="def2-svp", help="basis of the G2 benchmark (--g2)")
     args = parser.parse_args()
-    if args.g2:
-        sys.exit(
-            "--g2: not available yet; the benchmark runner (ase_nnxc.benchmarks) has to share its species "
-            "through ase_nnxc.parallel.map_dynamic first (docs/parallel.md)"
-        )
     folder = Path(args.output)
     folder.mkdir(parents=True, exist_ok=True)
+    if args.g2:
+        return g2_benchmark(args, folder)
     serial_config, ranks_config = variant(args, folder, "threads"), variant(args, folder, "ranks")
     serial = [sys.executable, "-m", "ase_nnxc", "train", str(serial_config), "--quiet"]
     ranks = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.ranks}"]

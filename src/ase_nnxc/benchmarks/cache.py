@@ -92,6 +92,10 @@ class EnergyCache:
         self._changed.add(species.key)
         self.save()
 
+    def refresh(self) -> None:
+        """Read the records other processes (the other ranks of a run) have saved meanwhile."""
+        self._merge(self._read())
+
     def save(self) -> None:
         """Write the file atomically, keeping records another process added meanwhile.
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ase_nnxc import parallel
 from ase_nnxc.benchmarks import g2 as g2_set
 from ase_nnxc.benchmarks.report import MethodResult, reaction_errors, write_report
 from ase_nnxc.benchmarks.runner import Method
@@ -68,7 +69,8 @@ def run_g2(
 
     ae_all, ip_all, h2_all, curves, results = {}, {}, {}, {}, []
     for method in methods:
-        print(f"== {method.name} / {method.resolved_basis()} / grid {method.grid_level}", flush=True)
+        if parallel.world().is_root:
+            print(f"== {method.name} / {method.resolved_basis()} / grid {method.grid_level}", flush=True)
         runner = g2_set.g2_runner(method, cache, compute=not cached_only, progress=progress)
         start = time.perf_counter()
         energies = runner.energies(reaction_set)
@@ -106,6 +108,8 @@ def run_g2(
         f"MAE in kcal/mol (H2: max |E - E_FCI| of the binding curve), basis {basis}, grid level {grid_level}.\n"
         f"Command: `{command}`\n\n{table}\n\n{PUBLISHED}"
     )
+    if not parallel.world().is_root:
+        return text  # under torchrun, rank 0 writes the files
     (out / "table.md").write_text(text)
     _errors_csv(out / "errors.csv", names, ae_all, ip_all)
     _plots(out, names, ae_all, curves, fci)

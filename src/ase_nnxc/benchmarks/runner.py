@@ -257,22 +257,50 @@ class Runner:
         return record is None or (self.retry_failed and record.get("energy") is None)
 
     def _run(self, pending: list[tuple[Species, int, bool]]) -> None:
+        """Run the SCF of every pending species and cache each record as soon as it is done.
+
+        Under ``torchrun`` the ranks share the species (largest first, each taken by the next
+        free rank, :func:`ase_nnxc.parallel.map_dynamic`); each rank writes its records into the
+        shared cache files, and every rank then reads all of them.
+        """
+        from ase_nnxc import parallel
+
+        start = time.perf_counter()
+        if parallel.world().size == 1:
+            self._run_serial(pending)
+        else:
+
+            def compute(item):
+                species, _, fitted = item
+                return run_species(self.method_for(fitted), species, self.require_aufbau)
+
+            def store(index: int, record: dict) -> None:
+                species, _, fitted = pending[index]
+                self.cache(fitted).put(species, record)
+
+            costs = [float(nao) ** 2 for _, nao, _ in pending]
+            desc = self.method.name if self.progress else None
+            parallel.map_dynamic(compute, pending, costs=costs, desc=desc, on_result=store)
+            for cache in self._caches.values():
+                cache.refresh()
+        self.summary.computed += len(pending)
+        self.summary.seconds += time.perf_counter() - start
+
+    def _run_serial(self, pending: list[tuple[Species, int, bool]]) -> None:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pending), desc=self.method.name, unit="species", disable=not self.progress, smoothing=0)
-        naos, seconds, start = [], [], time.perf_counter()
+        naos, seconds = [], []
         with bar:
             for index, (species, nao, fitted) in enumerate(pending):
                 bar.set_postfix_str(f"{species.name} ({species.natom} atoms, {nao} bf)", refresh=True)
                 record = run_species(self.method_for(fitted), species, self.require_aufbau)
                 self.cache(fitted).put(species, record)
-                self.summary.computed += 1
                 naos.append(nao)
                 seconds.append(record["seconds"])
                 rest = estimate_rest(naos, seconds, [n for _, n, _ in pending[index + 1 :]])
                 bar.set_postfix_str(f"last {record['seconds']:.1f} s, rest ~{_duration(rest)}", refresh=False)
                 bar.update()
-        self.summary.seconds += time.perf_counter() - start
 
     def _dispersion_energy(self, species: Species, fitted: bool, record: dict) -> float:
         if self.dispersion is None:

@@ -98,19 +98,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen benchmark."""
+    from ase_nnxc import parallel
     from ase_nnxc.benchmarks.reactions import BenchmarkDataError
 
     command = "nnxc " + " ".join(sys.argv[1:])
+    world = parallel.init()  # under torchrun the ranks share the species; rank 0 writes the report
     try:
         if args.benchmark == "g2":
             from ase_nnxc.benchmarks.g2_report import run_g2
 
-            print(run_g2(args.xc, args.reference, args.basis, args.grid_level, args.subset, not args.no_h2,
-                         args.h2_basis, args.cached_only, args.cache, args.out, command))  # fmt: skip
+            text = run_g2(args.xc, args.reference, args.basis, args.grid_level, args.subset, not args.no_h2,
+                          args.h2_basis, args.cached_only, args.cache, args.out, command)  # fmt: skip
+            if world.is_root:
+                print(text)
             return 0
-        return _run_gmtkn55(args, command)
+        return _run_gmtkn55(args, command, world.is_root)
     except BenchmarkDataError as err:
         raise CommandError(str(err)) from err
+    finally:
+        parallel.finalize()
 
 
 def load_reaction_set(data: str | None, diet: str | None, subsets: list[str]):
@@ -137,7 +143,7 @@ def load_reaction_set(data: str | None, diet: str | None, subsets: list[str]):
     return gmtkn.reaction_set(selection=selection, name="GMTKN55 " + " ".join(subsets))
 
 
-def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
+def _run_gmtkn55(args: argparse.Namespace, command: str, is_root: bool = True) -> int:
     from ase_nnxc.benchmarks.report import MethodResult, summary_tables, write_report
     from ase_nnxc.benchmarks.runner import Method, Runner
 
@@ -166,6 +172,8 @@ def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
             raise CommandError(f"{option} {method.xc}: {' '.join(str(err).split())}") from err
 
     if args.plan:
+        if not is_root:
+            return 0
         _print_plan(reaction_set, runners[methods[0].name])
         return 0
     results = []
@@ -175,6 +183,8 @@ def _run_gmtkn55(args: argparse.Namespace, command: str) -> int:
         energies = this.energies(reaction_set)
         results.append(MethodResult(method.name, energies, this.records(reaction_set), this.summary.computed,
                                     time.perf_counter() - start))  # fmt: skip
+    if not is_root:
+        return 0
     settings = [
         f"{len(reaction_set.reactions)} reactions, {len(reaction_set.used_species())} species",
         f"basis {args.basis}, grid level {args.grid_level}, density fitting {args.density_fit}"
