@@ -24,7 +24,7 @@ demo: install
 test: install-test
 	@echo "make test: default test suite (about 5 minutes on 2 cores), then the docs build (about 30 s)"
 	$(PYTHON) -m pytest -o console_output_style=progress --durations=10
-	$(PYTHON) -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict --quiet
 
 test-slow: install-test
 	$(PYTHON) -m pytest -q -m slow

@@ -19,7 +19,6 @@ from corrupt import altered_weights, flipped_bytes
 
 from ase_nnxc import NNXC, pretrained
 from ase_nnxc.cli import EXIT_USAGE, main
-from ase_nnxc.train import checkpoint
 from ase_nnxc.train.checkpoint import (
     CheckpointError,
     build_functional,
@@ -29,6 +28,7 @@ from ase_nnxc.train.checkpoint import (
     save_checkpoint,
     upgrade,
 )
+from ase_nnxc.xc import checkpoint  # the file format (its atomic writes are patched below)
 
 META = {"model": "nn-lda", "options": {"hidden": [3]}, "base": "lda,vwn", "basis": "sto-3g", "grid_level": 1}
 

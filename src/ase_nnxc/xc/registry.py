@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ase_nnxc.xc.base import FAMILIES, XCFunctional
+from ase_nnxc.xc.checkpoint import CheckpointError, build_model, check_shapes, file_sha256, read_checkpoint
 from ase_nnxc.xc.features import FeatureMap
 from ase_nnxc.xc.libxc import LibXCFunctional
 
@@ -127,7 +128,7 @@ def get_functional(spec) -> XCFunctional:
     ------
     ValueError
         When nothing matches; the message names the input.
-    ase_nnxc.train.checkpoint.CheckpointError
+    ase_nnxc.xc.checkpoint.CheckpointError
         A checkpoint that cannot be read or does not match its model (a ``ValueError`` too).
     ase_nnxc.plugins.manager.PluginError
         When a registered factory fails or builds something that is not a functional, or the
@@ -173,6 +174,58 @@ def _load_checkpoint(path: Path) -> XCFunctional:
 
     if torchscript.is_artefact(path):  # an `nnxc export` file, checked against its sidecar's SHA-256
         return torchscript.load_torchscript(path)
-    from ase_nnxc.train.checkpoint import load_functional
-
     return load_functional(path)
+
+
+#: Checkpoints being loaded right now (a base that leads back to one of them is a cycle).
+_loading: list[Path] = []
+
+
+def load_functional(path, expected_sha256: str | None = None):
+    """The functional stored in a checkpoint, ready for ``NNXC(xc=...)``.
+
+    The returned module carries ``default_basis`` and ``grid_level`` (what it was trained
+    with), ``dispersion`` (the stored D4 metadata, or ``None``) and ``checkpoint_path``. With
+    ``expected_sha256`` the file's hash is checked first.
+    """
+    from ase_nnxc.plugins import manager
+    from ase_nnxc.xc.neural import HybridXC
+
+    path = Path(path)
+    if expected_sha256 is not None:
+        digest = file_sha256(path)
+        if digest != expected_sha256:
+            raise CheckpointError(f"{path}: SHA-256 {digest} does not match the expected {expected_sha256}")
+    payload = read_checkpoint(path)
+    key = path.resolve()
+    if key in _loading:
+        raise CheckpointError(
+            f"{_loading[0]}: its base functional {payload['base']!r} leads back to {path}, a cycle of checkpoints"
+        )
+    _loading.append(key)
+    try:
+        try:
+            manager.check_options(manager.lookup("xc_models", payload["model"], "XC model"), payload["options"], "options")
+        except (ValueError, manager.PluginError) as err:
+            raise CheckpointError(f"{path}: {err}") from err
+        try:
+            base = get_functional(payload["base"])
+        except CheckpointError:
+            raise
+        except (ValueError, manager.PluginError) as err:
+            raise CheckpointError(f"{path}: base functional {payload['base']!r}: {err}") from err
+        check_shapes(path, payload, base)
+        try:
+            functional = HybridXC(base, build_model(payload["model"], dict(payload["options"])))
+            functional.load_state_dict(payload["state_dict"])
+        except (RuntimeError, ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(f"{path}: weights do not match model {payload['model']!r}: {err}") from err
+    finally:
+        _loading.remove(key)
+    functional.requires_grad_(False)
+    functional.default_basis = payload["basis"]
+    functional.grid_level = payload.get("grid_level", 3)
+    functional.dispersion = payload.get("dispersion")
+    functional.checkpoint_path = str(path)
+    functional.name = payload.get("name", path.stem)
+    return functional
