@@ -13,7 +13,7 @@ _spec.loader.exec_module(import_graph)
 KNOWN_CIRCLES: list = []
 KNOWN_UPWARD: list = []
 #: "Under about 400 lines" (the style guide); a module past this should be split by concern.
-MAX_LINES = 420
+MAX_LINES = 400
 
 
 def _write(root: Path, files: dict[str, str]) -> None:
