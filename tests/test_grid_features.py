@@ -7,7 +7,7 @@ from pyscf import dft
 from pyscf.dft import numint
 from samples import system
 
-from ase_nnxc.grid.density import NVAR, AOCache, _factorise, density_features
+from ase_nnxc.grid.density import NVAR, AOCache, _factored_is_cheaper, _factorise, density_features
 
 
 @pytest.mark.parametrize("family", ("lda", "gga", "mgga"))
@@ -28,7 +28,8 @@ def test_features_match_pyscf(family, kind):
     dens = torch.tensor(density)[None]
     # GGA needs 4 r / nao = 0.83 dense products factored against 1 unfactored: it stays dense.
     factored = kind == "orbitals" and family != "gga"
-    assert (_factorise(dens[0], nvar) is not None) == factored
+    factors = _factorise(dens[0])
+    assert (factors is not None and _factored_is_cheaper(nvar, factors[1].numel(), nao)) == factored
     cache = AOCache(mol, grids.coords, family)
     features = density_features(dens, torch.tensor(grids.coords), torch.tensor(mol.atom_coords()), cache, nvar)
     ao = numint.eval_ao(mol, grids.coords, deriv=0 if family == "lda" else 1)

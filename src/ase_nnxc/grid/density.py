@@ -11,16 +11,20 @@ uses. Its backward gives
 * w.r.t. the grid points and the basis-function centres: the grid-response and
   Hellmann-Feynman parts of the XC forces, using AO values one derivative order higher.
 
-Work runs in blocks of grid points so memory stays bounded; AO values at the reference
-geometry are cached when they fit in ``max_memory_mb``.
+Work runs in blocks of grid points so memory stays bounded, each with only the basis
+functions that reach it (:mod:`ase_nnxc.grid.ao`); AO values at the reference geometry are
+cached when they fit in ``max_memory_mb``.
 """
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from ase_nnxc.grid.ao import AOCache, add_block, restrict
 from ase_nnxc.integrals.one_electron import sum_per_atom
+from ase_nnxc.xc.features import FeatureMap
+
+__all__ = ["NVAR", "AOCache", "density_features", "xc_displacement_gradient", "xc_energy_and_potential"]
 
 #: Number of features per spin channel for each functional family.
 NVAR = {"lda": 1, "gga": 4, "mgga": 5}
@@ -30,121 +34,71 @@ _HESSIAN_INDEX = [4, 5, 6, 5, 7, 8, 6, 8, 9]
 _GRAD_SCALE = torch.tensor([1.0, 2.0, 2.0, 2.0], dtype=torch.float64)[:, None]
 #: ``V = A + A^T`` counts the rho term twice, so it enters A with weight 1/2.
 _HALF_RHO = torch.tensor([0.5, 1.0, 1.0, 1.0], dtype=torch.float64)[:, None]
-#: Grid points per block.
-BLOCK = 4096
-
-
-class AOCache:
-    """AO values (and first derivatives) on a fixed set of grid points.
-
-    Parameters
-    ----------
-    mol
-        PySCF ``Mole``.
-    coords
-        Grid points in Bohr, ``(ngrid, 3)``.
-    family
-        ``"lda"``, ``"gga"`` or ``"mgga"``: decides whether AO gradients are needed.
-    max_memory_mb
-        Keep AO values in memory when they need less than this; recompute otherwise.
-
-    """
-
-    def __init__(self, mol, coords: np.ndarray, family: str, max_memory_mb: float = 2000.0):
-        self.mol = mol
-        self.coords = coords
-        self.deriv = 0 if family == "lda" else 1
-        self.blocks = [slice(s, min(s + BLOCK, len(coords))) for s in range(0, len(coords), BLOCK)]
-        ncomp = 1 if self.deriv == 0 else 4
-        size_mb = ncomp * len(coords) * mol.nao_nr() * 8 / 1e6
-        self._cache = [self._evaluate(sl, self.deriv) for sl in self.blocks] if size_mb < max_memory_mb else None
-
-    def _evaluate(self, sl: slice, deriv: int) -> torch.Tensor:
-        values = self.mol.eval_gto(f"GTOval_sph_deriv{deriv}", self.coords[sl])
-        # PySCF returns a transposed view (AO index slowest); grid-major rows make every
-        # contraction below run on contiguous memory.
-        values = np.ascontiguousarray(np.asarray(values).reshape(-1, sl.stop - sl.start, self.mol.nao_nr()))
-        return torch.from_numpy(values)
-
-    def values(self, index: int) -> torch.Tensor:
-        """AO values of block ``index``, ``(ncomp, nblock, nao)`` (``ncomp`` 1 or 4)."""
-        if self._cache is not None:
-            return self._cache[index]
-        return self._evaluate(self.blocks[index], self.deriv)
-
-    def hessian_values_transposed(self, index: int) -> torch.Tensor:
-        """AO values up to second derivatives, AO-major: ``(10, nao, nblock)``.
-
-        This is PySCF's native memory layout, so no copy is made.
-        """
-        sl = self.blocks[index]
-        values = self.mol.eval_gto("GTOval_sph_deriv2", self.coords[sl])
-        return torch.from_numpy(np.asarray(values).reshape(10, sl.stop - sl.start, -1).transpose(0, 2, 1))
 
 
 def _block_features(ao: torch.Tensor, density: torch.Tensor, nvar: int) -> torch.Tensor:
-    """Features ``(nvar, n)`` of one spin channel on one block."""
-    psi = ao[0] @ density  # (n, nao): sum_n D_mn phi_n
+    """Features ``(nvar, n)`` of one spin channel on one block of AO-major values ``(ncomp, nao, n)``."""
+    psi = density @ ao[0]  # (nao, n): sum_n D_mn phi_n
     if nvar == 1:
-        return torch.einsum("gm,gm->g", psi, ao[0])[None]
-    rho_grad = torch.einsum("kgm,gm->kg", ao[:4], psi) * _GRAD_SCALE
+        return (psi * ao[0]).sum(0)[None]
+    rho_grad = (ao[:4] * psi).sum(1) * _GRAD_SCALE
     if nvar == 4:
         return rho_grad
-    tau = 0.5 * torch.einsum("kgm,kgm->g", ao[1:4] @ density, ao[1:4])
+    tau = 0.5 * ((density @ ao[1:4]) * ao[1:4]).sum((0, 1))
     return torch.cat([rho_grad, tau[None]])
 
 
-def _factorise(density: torch.Tensor, nvar: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``D = U diag(w) U^T`` keeping only non-negligible ``w``, when that makes the features cheaper.
+def _factorise(density: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``D = U diag(w) U^T`` keeping only non-negligible ``w``; ``None`` when ``D`` has full rank.
 
     A density built from orbitals has rank ``n_occ``; contracting AO values with ``U``
-    (``(nao, r)``) instead of ``D`` costs ``4 r / nao`` dense products per block instead of
-    one (GGA) or four (meta-GGA: tau needs each gradient component times ``D``).
-    Returns ``None`` when the dense contraction is cheaper.
+    (``(nao, r)``) instead of ``D`` can be cheaper, see :func:`_factored_is_cheaper`.
     """
     values, vectors = torch.linalg.eigh(density)
     keep = values.abs() > 1e-13 * values.abs().max().clamp(min=1e-300)
-    nao, rank = density.shape[0], int(keep.sum())
-    dense_cost = {1: 1.0, 4: 1.0, 5: 4.0}[nvar]
-    factored_cost = (1 if nvar == 1 else 4) * rank / nao
-    if factored_cost >= 0.5 * dense_cost:
+    if int(keep.sum()) == density.shape[0]:
         return None
     return vectors[:, keep], values[keep]
 
 
+def _factored_is_cheaper(nvar: int, rank: int, nao: int) -> bool:
+    """Whether features from a rank-``rank`` factor beat the dense product on ``nao`` functions.
+
+    The factored route costs ``4 r / nao`` dense products per block (``r / nao`` for LDA)
+    against one for the dense route (four for meta-GGA: tau needs each gradient component
+    times ``D``); it must win by a factor two to pay for its extra element-wise work.
+    """
+    dense_cost = {1: 1.0, 4: 1.0, 5: 4.0}[nvar]
+    factored_cost = (1 if nvar == 1 else 4) * rank / max(nao, 1)
+    return factored_cost < 0.5 * dense_cost
+
+
 def _block_features_factored(ao: torch.Tensor, vectors: torch.Tensor, weights: torch.Tensor, nvar: int):
     """:func:`_block_features` from ``D = U diag(w) U^T``: the same numbers, fewer operations."""
-    ncomp, npoint, nao = (1 if nvar == 1 else 4), ao.shape[1], ao.shape[2]
-    # Orbital-major (r, ncomp, n): with the thin factor on the left the product runs about
-    # twice as fast as ``ao @ U``, and every sum below is a matrix-vector product over r.
-    orbitals = (vectors.T.contiguous() @ ao[:ncomp].reshape(-1, nao).T).reshape(-1, ncomp, npoint)
-    phi = orbitals[:, 0]
+    ncomp = 1 if nvar == 1 else 4
+    orbitals = torch.matmul(vectors.T, ao[:ncomp])  # (ncomp, r, n): orbitals and their gradients
+    phi = orbitals[0]
     rho = weights @ phi**2
     if nvar == 1:
         return rho[None]
-    grad = 2.0 * (weights @ (orbitals[:, 1:4] * phi[:, None]).flatten(1)).reshape(3, npoint)
+    grad = 2.0 * torch.einsum("r,krn->kn", weights, orbitals[1:4] * phi)
     if nvar == 4:
         return torch.cat([rho[None], grad])
-    tau = 0.5 * (weights @ (orbitals[:, 1:4] ** 2).flatten(1)).reshape(3, npoint).sum(0)
+    tau = 0.5 * torch.einsum("r,krn->n", weights, orbitals[1:4] ** 2)
     return torch.cat([rho[None], grad, tau[None]])
 
 
 def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tensor:
-    """``V_mn = sum_g v . dfeatures/dD_mn`` on one block; ``v`` is ``(nvar, n)``."""
+    """Half of ``V_mn = sum_g v . dfeatures/dD_mn`` on one block (``V = A + A^T``); ``v`` is ``(nvar, n)``."""
     if nvar == 1:
-        weighted = 0.5 * v[0][:, None] * ao[0]
+        weighted = 0.5 * v[0] * ao[0]  # (nao, n)
     else:
-        # A broadcast multiply-and-sum is several times faster than einsum for this shape.
-        weighted = ((v[:4] * _HALF_RHO)[:, :, None] * ao[:4]).sum(0)
+        weighted = ((v[:4] * _HALF_RHO)[:, None, :] * ao[:4]).sum(0)
+    half = ao[0] @ weighted.T
     if nvar < 5:
-        half = ao[0].T @ weighted
-        return half + half.T
-    # Meta-GGA: the rho/gradient part and tau's 1/2 sum_k d_k phi v_tau d_k phi (a quarter in
-    # each half) in one product over the stacked (phi, d_x phi, d_y phi, d_z phi) rows.
-    nao = ao.shape[-1]
-    right = torch.cat([weighted[None], ao[1:4] * (0.25 * v[4])[None, :, None]])
-    half = ao[:4].reshape(-1, nao).T @ right.reshape(-1, nao)
-    return half + half.T
+        return half
+    # Meta-GGA: tau's 1/2 sum_k d_k phi v_tau d_k phi, a quarter in each half.
+    return half + (ao[1:4] @ (ao[1:4] * (0.25 * v[4])).transpose(1, 2)).sum(0)
 
 
 def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tensor, nvar: int):
@@ -177,21 +131,29 @@ def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tenso
     return torch.stack(grad_points, 1), torch.stack(per_ao, 1)
 
 
+def _features_on_block(ao: torch.Tensor, functions: torch.Tensor | None, density: torch.Tensor, factors, nvar: int):
+    """Features ``(nspin, nvar, n)`` of the block with AO values ``ao`` on its ``functions``."""
+    out = []
+    for d, factor in zip(density, factors):
+        if factor is not None and _factored_is_cheaper(nvar, factor[1].numel(), ao.shape[1]):
+            vectors = factor[0] if functions is None else factor[0].index_select(0, functions)
+            out.append(_block_features_factored(ao, vectors, factor[1], nvar))
+        else:
+            out.append(_block_features(ao, restrict(d, functions), nvar))
+    return torch.stack(out)
+
+
 class _DensityFeatures(torch.autograd.Function):
     @staticmethod
     def forward(ctx, density, coords, positions, cache: AOCache, nvar: int):
         ctx.cache, ctx.nvar = cache, nvar
         ctx.save_for_backward(density)
-        nspin = density.shape[0]
-        out = torch.empty(nspin, nvar, len(cache.coords), dtype=torch.float64)
-        factors = [_factorise(d, nvar) for d in density]
+        out = torch.zeros(density.shape[0], nvar, len(cache.coords), dtype=torch.float64)
+        factors = [_factorise(d) for d in density]
         for index, sl in enumerate(cache.blocks):
             ao = cache.values(index)
-            for s in range(nspin):
-                if factors[s] is None:
-                    out[s, :, sl] = _block_features(ao, density[s], nvar)
-                else:
-                    out[s, :, sl] = _block_features_factored(ao, *factors[s], nvar)
+            if ao.shape[1] > 0:  # else no basis function reaches these points
+                out[:, :, sl] = _features_on_block(ao, cache.indices(index), density, factors, nvar)
         return out
 
     @staticmethod
@@ -207,24 +169,33 @@ class _DensityFeatures(torch.autograd.Function):
             per_ao = torch.zeros(mol.nao_nr(), 3, dtype=torch.float64)
             dens = density.detach()
             for index, sl in enumerate(cache.blocks):
-                ao2 = cache.hessian_values_transposed(index)
+                functions = cache.indices(index)
+                ao2 = cache.hessian_values(index)
+                if ao2.shape[1] == 0:
+                    continue
                 for s in range(dens.shape[0]):
-                    points, ao_part = _block_displacement(ao2, dens[s], grad_features[s, :, sl].detach(), nvar)
+                    v = grad_features[s, :, sl].detach()
+                    points, ao_part = _block_displacement(ao2, restrict(dens[s], functions), v, nvar)
                     grad_coords[sl] += points
-                    per_ao -= ao_part
+                    if functions is None:
+                        per_ao -= ao_part
+                    else:
+                        per_ao.index_add_(0, functions, ao_part, alpha=-1.0)
             grad_positions = sum_per_atom(mol, per_ao)
         return grad_density, grad_coords, grad_positions, None, None
 
 
 def _potential(cache: AOCache, grad_features: torch.Tensor, nvar: int) -> torch.Tensor:
     """XC-potential-like matrices ``(nspin, nao, nao)`` from feature adjoints (differentiable)."""
-    mats = []
-    for s in range(grad_features.shape[0]):
-        total = 0.0
-        for index, sl in enumerate(cache.blocks):
-            total = total + _block_potential(cache.values(index), grad_features[s, :, sl], nvar)
-        mats.append(total)
-    return torch.stack(mats)
+    nspin, nao = grad_features.shape[0], cache.nao
+    halves = [torch.zeros(nao, nao, dtype=torch.float64) for _ in range(nspin)]
+    for index, sl in enumerate(cache.blocks):
+        ao = cache.values(index)
+        if ao.shape[1] == 0:
+            continue
+        for s in range(nspin):
+            halves[s] = add_block(halves[s], _block_potential(ao, grad_features[s, :, sl], nvar), cache.indices(index))
+    return torch.stack([half + half.T for half in halves])
 
 
 def density_features(
@@ -247,3 +218,80 @@ def density_features(
 
     """
     return _DensityFeatures.apply(density, coords, positions, cache, nvar)
+
+
+def _block_energy(functional, features: torch.Tensor, weights: torch.Tensor):
+    """``sum_g w_g e_g`` on one block, the energy density ``e`` and ``d/dfeatures`` of the sum."""
+    with torch.enable_grad():
+        features = features.detach().requires_grad_(True)
+        energy_density = functional(FeatureMap(features))
+        if energy_density.shape != weights.shape:
+            raise ValueError(
+                f"Functional {functional.name!r} returned shape {tuple(energy_density.shape)} "
+                f"on a block of {weights.numel()} grid points, expected ({weights.numel()},)."
+            )
+        energy = (weights * energy_density).sum()
+        (adjoint,) = torch.autograd.grad(energy, features)
+    return energy.detach(), energy_density.detach(), adjoint
+
+
+def xc_energy_and_potential(density: torch.Tensor, cache: AOCache, nvar: int, functional, weights: torch.Tensor):
+    """``E_xc`` and ``dE_xc/dD`` ``(nspin, nao, nao)`` in one pass over the AO values.
+
+    For a functional whose energy density at a point depends on that point's features only
+    (``functional.pointwise``): each block's features, energy and potential are finished
+    before the next block's AO values are computed, so uncached AO values are computed once
+    per Fock build instead of twice (once for the features, once for the potential). The
+    numbers are those of autograd through :func:`density_features`. ``weights`` ``(ngrid,)``
+    are the quadrature weights; nothing is differentiable.
+    """
+    density = density.detach()
+    nspin, nao = density.shape[0], cache.nao
+    factors = [_factorise(d) for d in density]
+    halves = [torch.zeros(nao, nao, dtype=torch.float64) for _ in range(nspin)]
+    energy = torch.zeros((), dtype=torch.float64)
+    for index, sl in enumerate(cache.blocks):
+        ao, functions = cache.values(index), cache.indices(index)
+        features = torch.zeros(nspin, nvar, sl.stop - sl.start, dtype=torch.float64)
+        if ao.shape[1] > 0:
+            features = _features_on_block(ao, functions, density, factors, nvar)
+        block_energy, _, adjoint = _block_energy(functional, features, weights[sl])
+        energy = energy + block_energy
+        if ao.shape[1] > 0:
+            for s in range(nspin):
+                halves[s] = add_block(halves[s], _block_potential(ao, adjoint[s], nvar), functions)
+    return energy, torch.stack([half + half.T for half in halves])
+
+
+def xc_displacement_gradient(density: torch.Tensor, cache: AOCache, nvar: int, functional, weights: torch.Tensor):
+    """XC energy density and the derivatives of ``E_xc`` w.r.t. grid points and AO centres, in one pass.
+
+    The pointwise counterpart of backpropagating through :func:`density_features` (see
+    :func:`xc_energy_and_potential`): the AO values up to second order of each block give
+    its features, the functional's adjoint and the displacement derivative. Returns the
+    energy density ``(ngrid,)`` (the adjoint of the quadrature weights), ``dE/dr_g``
+    ``(ngrid, 3)`` and ``dE/dR`` carried by the basis functions ``(natom, 3)``.
+    """
+    density = density.detach()
+    nspin, ncomp = density.shape[0], 1 if nvar == 1 else 4
+    factors = [_factorise(d) for d in density]
+    energy_density = torch.zeros(len(cache.coords), dtype=torch.float64)
+    grad_coords = torch.zeros(len(cache.coords), 3, dtype=torch.float64)
+    per_ao = torch.zeros(cache.nao, 3, dtype=torch.float64)
+    for index, sl in enumerate(cache.blocks):
+        functions = cache.indices(index)
+        ao2 = cache.hessian_values(index)  # (10, nao_block, n)
+        features = torch.zeros(nspin, nvar, sl.stop - sl.start, dtype=torch.float64)
+        if ao2.shape[1] > 0:
+            features = _features_on_block(ao2[:ncomp], functions, density, factors, nvar)
+        _, energy_density[sl], adjoint = _block_energy(functional, features, weights[sl])
+        if ao2.shape[1] == 0:
+            continue
+        for s in range(nspin):
+            points, ao_part = _block_displacement(ao2, restrict(density[s], functions), adjoint[s], nvar)
+            grad_coords[sl] += points
+            if functions is None:
+                per_ao -= ao_part
+            else:
+                per_ao.index_add_(0, functions, ao_part, alpha=-1.0)
+    return energy_density, grad_coords, sum_per_atom(cache.mol, per_ao)
