@@ -10,7 +10,13 @@ from ase_nnxc.integrals.one_electron import (
     nuclear_repulsion,
     overlap,
 )
-from ase_nnxc.integrals.two_electron import CoulombExchangeEngine, ExchangeTerm, JKEngine, two_electron_energy
+from ase_nnxc.integrals.two_electron import (
+    CoulombExchangeEngine,
+    ExchangeTerm,
+    JKEngine,
+    two_electron_energy,
+    two_electron_gradient,
+)
 
 __all__ = [
     "CoulombExchangeEngine",
@@ -26,4 +32,5 @@ __all__ = [
     "nuclear_repulsion",
     "overlap",
     "two_electron_energy",
+    "two_electron_gradient",
 ]

@@ -167,6 +167,15 @@ class DensityFittedJK:
         self._df = df.DF(mol, self.auxbasis)
         self._df.max_memory = max_memory_mb
         self._df.verbose = 0
+        # Built now, so that PySCF decides between memory and disk before anything else (AO
+        # values on the grid) takes memory; without it PySCF recomputes 3-index integrals per call.
+        self._df.build()
+
+    @property
+    def resident_mb(self) -> float:
+        """Memory the fitted 3-index tensor holds (MB): zero when PySCF keeps it on disk."""
+        cderi = self._df._cderi
+        return cderi.nbytes / 1e6 if isinstance(cderi, np.ndarray) else 0.0
 
     @property
     def naux(self) -> int:
@@ -175,9 +184,6 @@ class DensityFittedJK:
 
     def coulomb(self, density: np.ndarray) -> np.ndarray:
         """Fitted ``J[D]`` for the total density matrix ``(nao, nao)``."""
-        if self._df._cderi is None:
-            # Build the fitted tensor once; without it PySCF recomputes 3-index integrals per call.
-            self._df.build()
         return self._df.get_jk(density, hermi=1, with_j=True, with_k=False)[0]
 
     def exchange(self, densities: np.ndarray, terms: tuple[ExchangeTerm, ...]) -> np.ndarray:

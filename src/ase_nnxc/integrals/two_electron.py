@@ -74,6 +74,12 @@ class JKEngine:
         self._eri: dict[float, np.ndarray] = {}
         self._opt: dict[float, object] = {}
 
+    def resident_mb(self, tensors: int = 1) -> float:
+        """Memory (MB) the cached ERI tensors take: ``tensors`` range-separation parameters, in core."""
+        nao = self.mol.nao_nr()
+        pairs = nao * (nao + 1) // 2
+        return tensors * pairs * (pairs + 1) // 2 * 8 / 1e6 if self.mode == "incore" else 0.0
+
     def _direct_opt(self, omega: float):
         from pyscf.scf import _vhf
 
@@ -167,9 +173,7 @@ class _TwoElectronEnergy(torch.autograd.Function):
         (density,) = ctx.saved_tensors
         grad_positions = grad_density = None
         if ctx.needs_input_grad[0]:
-            total, spins, scale = _exchange_densities(density.detach().numpy())
-            grad = ctx.engine.nuclear_gradient(total, spins, scale, ctx.terms)
-            grad_positions = grad_energy * torch.from_numpy(grad)
+            grad_positions = grad_energy * two_electron_gradient(ctx.engine, density, ctx.terms)
         if ctx.needs_input_grad[1]:
             grad_density = grad_energy * _FockMatrix.apply(density, ctx.engine, ctx.terms, ctx.fock)
         return grad_positions, grad_density, None, None
@@ -220,3 +224,15 @@ def two_electron_energy(
 
     """
     return _TwoElectronEnergy.apply(positions, density, engine, tuple(terms))
+
+
+def two_electron_gradient(
+    engine: CoulombExchangeEngine, density: torch.Tensor, terms: tuple[ExchangeTerm, ...] = ()
+) -> torch.Tensor:
+    """Nuclear gradient ``(natom, 3)`` of :func:`two_electron_energy` at fixed ``density`` ``(nspin, nao, nao)``.
+
+    The same numbers as backpropagating through :func:`two_electron_energy`, without building
+    ``J`` and ``K`` for its value first.
+    """
+    total, spins, scale = _exchange_densities(density.detach().numpy())
+    return torch.from_numpy(engine.nuclear_gradient(total, spins, scale, tuple(terms)))

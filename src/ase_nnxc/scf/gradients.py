@@ -25,9 +25,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ase_nnxc.grid.becke import WEIGHT_BLOCK
-from ase_nnxc.grid.density import _HESSIAN_INDEX, density_features
-from ase_nnxc.integrals import JKEngine, nuclear_repulsion, overlap
+from ase_nnxc.grid.ao import restrict
+from ase_nnxc.grid.becke import WEIGHT_BLOCK, partition_gradient
+from ase_nnxc.grid.density import _HESSIAN_INDEX, density_features, xc_displacement_gradient
+from ase_nnxc.integrals import JKEngine, nuclear_repulsion, overlap, two_electron_gradient
 from ase_nnxc.integrals.one_electron import operator_centre_integrals
 from ase_nnxc.scf.driver import SCFResult
 from ase_nnxc.scf.kohn_sham import KohnSham
@@ -39,11 +40,32 @@ def nuclear_gradient(ks: KohnSham, result: SCFResult) -> torch.Tensor:
     positions = ks.system.positions_tensor(requires_grad=True)
     density = result.density.detach()
     weighted = result.energy_weighted_density().detach()
+    one_pass = ks.xc_in_one_pass
     with torch.enable_grad():
-        energy, _ = ks.energy(density, positions)
+        # J and K themselves are not needed: their derivative integrals are contracted directly.
+        energy, _ = ks.energy(density, positions, two_electron=False, xc=not one_pass)
         lagrangian = energy - (weighted * overlap(ks.mol, positions)).sum()
         (gradient,) = torch.autograd.grad(lagrangian, positions)
+    gradient = gradient + two_electron_gradient(ks.jk, density, ks.exchange_terms)
+    if one_pass:
+        gradient = gradient + xc_gradient(ks, density)
     return gradient
+
+
+def xc_gradient(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
+    """``dE_xc/dR`` ``(natom, 3)`` at fixed ``density`` for a pointwise functional, in one pass over the grid.
+
+    The same derivative as autograd through :meth:`KohnSham.xc_energy` with moving points and
+    weights: the AO centres' and the grid points' parts from
+    :func:`~ase_nnxc.grid.density.xc_displacement_gradient` (each point moves with its atom)
+    and the Becke weights' from :func:`~ase_nnxc.grid.becke.partition_gradient`.
+    """
+    grid = ks.grid
+    energy_density, grad_points, gradient = xc_displacement_gradient(
+        density, ks.ao_cache, ks.nvar, ks.functional, torch.from_numpy(grid.weights)
+    )
+    gradient.index_add_(0, torch.from_numpy(grid.atom_index), grad_points)
+    return gradient + partition_gradient(grid, ks.positions.detach(), energy_density)
 
 
 def energy_weighted_density(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
@@ -230,27 +252,32 @@ def _features_along(ks: KohnSham, density: torch.Tensor, u: torch.Tensor) -> tor
     ao_shift = u[torch.from_numpy(_ao_atoms(ks.mol))]  # (nao, 3)
     point_shift = u[torch.from_numpy(ks.grid.atom_index)]  # (ngrid, 3)
     ncomp = 1 if nvar == 1 else 4
-    out = torch.empty(density.shape[0], nvar, ks.grid.size, dtype=torch.float64)
+    out = torch.zeros(density.shape[0], nvar, ks.grid.size, dtype=torch.float64)
     for index, sl in enumerate(cache.blocks):
-        ao2 = cache.hessian_values_transposed(index)  # (10, nao, n)
-        relative = point_shift[sl].T[:, None, :] - ao_shift.T[:, :, None]  # (3, nao, n)
-        ao = ao2[:ncomp].transpose(1, 2)  # (ncomp, n, nao)
+        functions = cache.indices(index)
+        ao2 = cache.hessian_values(index)  # (10, nao_block, n)
+        if ao2.shape[1] == 0:
+            continue
+        block_shift = ao_shift if functions is None else ao_shift.index_select(0, functions)
+        relative = point_shift[sl].T[:, None, :] - block_shift.T[:, :, None]  # (3, nao_block, n)
+        ao = ao2[:ncomp]
         shifted = [(relative * ao2[1:4]).sum(0)]
         for i in range(1, ncomp):
             shifted.append(sum(relative[j] * ao2[_HESSIAN_INDEX[3 * (i - 1) + j]] for j in range(3)))
-        dao = torch.stack(shifted).transpose(1, 2)  # (ncomp, n, nao)
+        dao = torch.stack(shifted)  # (ncomp, nao_block, n)
         for s in range(density.shape[0]):
-            psi = ao[0] @ density[s]  # (n, nao)
-            dpsi = dao[0] @ density[s]
-            rho = 2.0 * (dpsi * ao[0]).sum(1)
+            block_density = restrict(density[s], functions)
+            psi = block_density @ ao[0]  # (nao_block, n)
+            dpsi = block_density @ dao[0]
+            rho = 2.0 * (dpsi * ao[0]).sum(0)
             if nvar == 1:
                 out[s, 0, sl] = rho
                 continue
-            grad = 2.0 * ((dao[1:4] * psi).sum(2) + (ao[1:4] * dpsi).sum(2))
+            grad = 2.0 * ((dao[1:4] * psi).sum(1) + (ao[1:4] * dpsi).sum(1))
             out[s, 0, sl] = rho
             out[s, 1:4, sl] = grad
             if nvar == 5:
-                out[s, 4, sl] = ((dao[1:4] @ density[s]) * ao[1:4]).sum((0, 2))
+                out[s, 4, sl] = ((block_density @ dao[1:4]) * ao[1:4]).sum((0, 1))
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ase_nnxc.grid.becke import MolecularGrid
-from ase_nnxc.grid.density import NVAR, AOCache, density_features
+from ase_nnxc.grid.density import NVAR, AOCache, density_features, xc_energy_and_potential
 from ase_nnxc.integrals import (
     DensityFittedJK,
     JKEngine,
@@ -94,15 +94,22 @@ class KohnSham:
         self.overlap = overlap(self.mol, self.positions)
         self.core_hamiltonian = core_hamiltonian(self.mol, self.positions)
         self.exchange_terms = functional.exchange_terms()
+        memory = self.config.max_memory_mb
         if self.config.density_fit:
-            self.jk = DensityFittedJK(
-                self.mol, self.config.auxbasis, bool(self.exchange_terms), self.config.max_memory_mb
-            )
+            self.jk = DensityFittedJK(self.mol, self.config.auxbasis, bool(self.exchange_terms), memory)
+            resident = self.jk.resident_mb * len(self._omegas())
         else:
-            self.jk = JKEngine(self.mol, self.config.jk_mode, self.config.max_memory_mb)
+            self.jk = JKEngine(self.mol, self.config.jk_mode, memory)
+            resident = self.jk.resident_mb(len(self._omegas()))
         self.grid = MolecularGrid(self.mol, self.config.grid_level)
         self.nvar = NVAR[functional.family]
-        self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, self.config.max_memory_mb / 2)
+        # max_memory_mb bounds what is kept between Fock builds: the two-electron tensors first
+        # (as PySCF keeps them), AO values on the grid in what is left.
+        self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, max(0.0, memory - resident))
+
+    def _omegas(self) -> set[float]:
+        """Range-separation parameters of the Coulomb-like operators: 0 for J, one per exchange range."""
+        return {0.0} | {term.omega for term in self.exchange_terms}
 
     @property
     def nao(self) -> int:
@@ -130,11 +137,25 @@ class KohnSham:
             )
         return (weights * energy_density).sum()
 
-    def energy(self, density: torch.Tensor, positions: torch.Tensor | None = None):
+    @property
+    def xc_in_one_pass(self) -> bool:
+        """Whether Fock builds and forces take the functional block by block of grid points.
+
+        So they are for a pointwise functional whose AO values are not cached: each block's
+        AO values are then computed once per Fock build (and once, to second order, per
+        gradient) instead of once for the features and again for their derivatives.
+        """
+        return bool(getattr(self.functional, "pointwise", False)) and not self.ao_cache.cached
+
+    def energy(
+        self, density: torch.Tensor, positions: torch.Tensor | None = None, two_electron: bool = True, xc: bool = True
+    ):
         """Total energy and its terms for spin density matrices ``(nspin, nao, nao)``.
 
         With ``positions`` given (Bohr, ``(natom, 3)``, equal to the system's), every term is
-        differentiable in them; otherwise cached matrices are used.
+        differentiable in them; otherwise cached matrices are used. ``two_electron=False`` or
+        ``xc=False`` leave the Coulomb and exact-exchange or the XC term out (it is then zero),
+        for callers that add that term, or its derivative, by a faster route.
 
         Returns
         -------
@@ -151,18 +172,28 @@ class KohnSham:
         total_density = density.sum(0)
         terms = {
             "one_electron": (total_density * hcore).sum(),
-            "coulomb_exchange": two_electron_energy(self.jk, pos, density, self.exchange_terms),
-            "xc": self.xc_energy(density, positions),
+            "coulomb_exchange": (
+                two_electron_energy(self.jk, pos, density, self.exchange_terms)
+                if two_electron
+                else density.new_zeros(())
+            ),
+            "xc": self.xc_energy(density, positions) if xc else density.new_zeros(()),
             "nuclear": nuclear_repulsion(self.charges, pos),
         }
         return sum(terms.values()), terms
 
     def fock(self, density: torch.Tensor):
         """Fock matrices ``dE/dD`` ``(nspin, nao, nao)``, the energy and its terms at ``density``."""
+        one_pass = self.xc_in_one_pass
         with torch.enable_grad():
             dens = density.detach().requires_grad_(True)
-            energy, terms = self.energy(dens)
+            energy, terms = self.energy(dens, xc=not one_pass)
             (fock,) = torch.autograd.grad(energy, dens)
+        if one_pass:
+            weights = torch.from_numpy(self.grid.weights)
+            xc = xc_energy_and_potential(density, self.ao_cache, self.nvar, self.functional, weights)
+            terms["xc"], potential = xc
+            energy, fock = energy + terms["xc"], fock + potential
         fock = 0.5 * (fock + fock.transpose(-1, -2))
         return fock, energy.detach(), EnergyTerms(**{k: float(v.detach()) for k, v in terms.items()})
 

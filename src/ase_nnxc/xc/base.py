@@ -26,6 +26,10 @@ class XCFunctional(torch.nn.Module):
     family: str = "lda"
     #: Human-readable name.
     name: str = "xc"
+    #: Whether the energy density at a point depends on that point's features alone. Such a
+    #: functional may be evaluated block by block of grid points, which lets large molecules
+    #: compute their AO values once per Fock build; leave it False for anything non-local.
+    pointwise: bool = False
 
     def exchange_terms(self) -> tuple[ExchangeTerm, ...]:
         """Exact-exchange terms (empty for semi-local functionals)."""

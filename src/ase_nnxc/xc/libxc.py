@@ -86,6 +86,8 @@ class LibXCFunctional(XCFunctional):
 
     """
 
+    pointwise = True
+
     def __init__(self, code: str):
         super().__init__()
         from pyscf.dft import libxc

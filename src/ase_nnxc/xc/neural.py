@@ -107,6 +107,7 @@ class NeuralXC(XCFunctional):
 
     family = "lda"
     name = "nn-lda"
+    pointwise = True
 
     def __init__(
         self,
@@ -324,6 +325,11 @@ class HybridXC(XCFunctional):
         self.name = f"{base.name}+{model.name}"
         self.anchor = LibXCFunctional(LSDA_ANCHOR) if getattr(model, "lda_anchor", False) else None
         """The LSDA functional whose energy density ``b`` is anchored to (``lda_anchor``), else ``None``."""
+
+    @property
+    def pointwise(self) -> bool:
+        """Whether base and model are both pointwise (see :attr:`XCFunctional.pointwise`)."""
+        return bool(getattr(self.base, "pointwise", False) and getattr(self.model, "pointwise", False))
 
     @property
     def scales_base(self) -> bool:

@@ -204,6 +204,7 @@ class TorchLDA(XCFunctional):
 
     family = "lda"
     name = "torch-lda"
+    pointwise = True
 
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
         total, zeta = _total_and_zeta(features)
@@ -216,6 +217,7 @@ class TorchPBE(XCFunctional):
 
     family = "gga"
     name = "torch-pbe"
+    pointwise = True
 
     def energy_density(self, features: FeatureMap) -> torch.Tensor:
         total, zeta = _total_and_zeta(features)
