@@ -29,9 +29,9 @@ from ase_nnxc.integrals.two_electron import ExchangeTerm
 FACTOR_CUTOFF = 1e-12
 #: Fraction of ``max_memory_mb`` one block of gradient integrals may take.
 BLOCK_MEMORY_FRACTION = 0.1
-#: Bytes per auxiliary function in a gradient block, in units of ``8 nao^2`` (three derivative
-#: components, their contiguous copy, the fitted density and packed ``ip2`` integrals).
-_BLOCK_ARRAYS = 9
+#: Bytes per auxiliary function in a gradient block, in units of ``8 nao^2``: three derivative
+#: components and packed ``ip2`` integrals, plus, with exchange, the 3-index density and its copies.
+_BLOCK_ARRAYS = {"coulomb": 5, "exchange": 9}
 
 
 def default_auxbasis(mol, hybrid: bool):
@@ -232,10 +232,10 @@ class DensityFittedJK:
                 gradient += self._gradient(total if omega == 0 else None, spins, weight)
         return gradient
 
-    def _aux_blocks(self) -> Iterator[tuple[int, int, int, int]]:
+    def _aux_blocks(self, kind: str = "exchange") -> Iterator[tuple[int, int, int, int]]:
         """Auxiliary shell ranges ``(shell0, shell1, function0, function1)`` within the block memory."""
         nao = self.mol.nao_nr()
-        budget = BLOCK_MEMORY_FRACTION * self.max_memory_mb * 1e6 / (_BLOCK_ARRAYS * 8 * nao**2)
+        budget = BLOCK_MEMORY_FRACTION * self.max_memory_mb * 1e6 / (_BLOCK_ARRAYS[kind] * 8 * nao**2)
         size = max(1, int(budget))
         loc = self.auxmol.ao_loc_nr()
         start = 0
@@ -262,6 +262,8 @@ class DensityFittedJK:
 
         mol, auxmol = self.mol, self.auxmol
         nao, naux, nbas = mol.nao_nr(), self.naux, mol.nbas
+        if total is None and not exchange_weight:
+            return np.zeros((mol.natm, 3))
         solve = _metric_solver(auxmol.intor("int2c2e", hermi=1))
         factors = [_orbital_factor(d) for d in spins] if exchange_weight else []
 
@@ -290,22 +292,29 @@ class DensityFittedJK:
         aux_grad = np.einsum("xpq,pq->px", auxmol.intor("int2c2e_ip1", comp=3), density2)
 
         # Pass 2: derivative 3-index integrals, one block of auxiliary functions at a time.
+        # Coulomb alone contracts them with c first (sum_P c_P (d_i i j|P), a matrix-vector
+        # product as in PySCF's get_j); exchange needs the full 3-index density.
         ao_grad = np.zeros((nao, 3))
-        for s0, s1, p0, p1 in self._aux_blocks():
+        coulomb_only = not factors
+        potential = np.zeros((3, nao * nao))
+        for s0, s1, p0, p1 in self._aux_blocks("coulomb" if coulomb_only else "exchange"):
+            slices = (0, nbas, 0, nbas, s0, s1)
+            # (d_i i j|P) comes as (3, i, j, P) over memory ordered (3, P, j, i): the transpose is a view.
+            ip1 = aux_e2(mol, auxmol, "int3c2e_ip1", "s1", 3, shls_slice=slices).transpose(0, 3, 2, 1)
+            ip2 = aux_e2(mol, auxmol, "int3c2e_ip2", "s2ij", 3, shls_slice=slices).transpose(0, 2, 1)
+            if coulomb_only:
+                for x in range(3):
+                    potential[x] += coulomb[p0:p1] @ ip1[x].reshape(p1 - p0, -1)
+                aux_grad[p0:p1] -= coulomb[p0:p1, None] * (ip2 @ total_packed).T
+                continue
             density3 = np.zeros((p1 - p0, nao, nao))
             if total is not None:
                 density3 += coulomb[p0:p1, None, None] * total
             for (u, n), fitted in zip(factors, exchange):
                 density3 -= exchange_weight * _back_transform(fitted[p0:p1] * np.outer(n, n), u)
-            slices = (0, nbas, 0, nbas, s0, s1)
-            # (d_i i j|P) comes as (3, i, j, P) over memory ordered (3, P, j, i).
-            ip1 = np.ascontiguousarray(
-                aux_e2(mol, auxmol, "int3c2e_ip1", "s1", 3, shls_slice=slices).transpose(0, 3, 2, 1)
-            )
-            ao_grad += np.einsum("xki,ki->ix", ip1.reshape(3, -1, nao), density3.reshape(-1, nao))
+            ao_grad += np.einsum("xki,ki->ix", np.ascontiguousarray(ip1).reshape(3, -1, nao), density3.reshape(-1, nao))
             ip1 = None
-            ip2 = np.ascontiguousarray(
-                aux_e2(mol, auxmol, "int3c2e_ip2", "s2ij", 3, shls_slice=slices).transpose(0, 2, 1)
-            )
             aux_grad[p0:p1] -= np.einsum("xpk,pk->px", ip2, _pack_symmetric(density3))
+        if coulomb_only:
+            ao_grad = np.einsum("xji,ji->ix", potential.reshape(3, nao, nao), total)
         return -2.0 * sum_per_atom(mol, ao_grad) + sum_per_atom(auxmol, aux_grad)
