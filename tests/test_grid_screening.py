@@ -12,7 +12,7 @@ from pyscf.dft import numint
 from samples import system
 
 from ase_nnxc.grid.ao import AOCache
-from ase_nnxc.grid.becke import MolecularGrid, partition_gradient
+from ase_nnxc.grid.becke import MolecularGrid, partition_derivative, partition_gradient
 from ase_nnxc.grid.density import density_features
 from ase_nnxc.scf import KohnSham, SCFConfig
 from ase_nnxc.scf.gradients import xc_gradient
@@ -86,3 +86,19 @@ def test_partition_gradient_matches_autograd():
     (reference,) = torch.autograd.grad(grid.partition(positions, slice(0, grid.size)), positions, adjoint)
     analytic = partition_gradient(grid, positions.detach(), adjoint)
     assert (analytic - reference).abs().max() < 1e-11 * reference.abs().max()
+
+
+def test_partition_derivative_matches_finite_differences_and_gradient():
+    mol = system("CH3CH2OH").to_mole()
+    grid = MolecularGrid(mol, 0)
+    positions = torch.tensor(mol.atom_coords())
+    rng = np.random.default_rng(3)
+    direction = torch.from_numpy(rng.normal(size=positions.shape))
+    along = partition_derivative(grid, positions, direction)
+    step, every = 1e-4, slice(0, grid.size)
+    numeric = (
+        grid.partition(positions + step * direction, every) - grid.partition(positions - step * direction, every)
+    ) / (2 * step)
+    assert (along - numeric).abs().max() < 1e-6 * along.abs().max()
+    adjoint = torch.from_numpy(rng.normal(size=grid.size))
+    assert abs(float(adjoint @ along) - float((partition_gradient(grid, positions, adjoint) * direction).sum())) < 1e-10

@@ -4,7 +4,9 @@ The radial and angular quadratures, pruning and Treutler radii adjustment are Py
 defaults (``pyscf.dft.gen_grid.Grids``), so a given ``level`` integrates exactly as PySCF
 does. The Becke partition is rewritten in torch: each grid point moves with its atom and
 its weight depends on every nuclear position, which is what the grid-response part of the
-forces needs.
+forces needs. Its derivatives, :func:`partition_gradient` (for forces) and
+:func:`partition_derivative` (along a displacement, for force training), are written out over
+atom pairs rather than left to autograd, which would hold ``(natom, natom, npoint)`` tensors.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-#: Grid points handled together when differentiating the partition through autograd (bounds memory).
-WEIGHT_BLOCK = 16384
 #: Bytes of one ``(npair, block)`` array in the analytic derivative of the weights: a block
 #: that stays in cache runs several times faster than one streamed from memory.
 PAIR_BLOCK_BYTES = 2 * 1024**2
@@ -140,6 +140,42 @@ def _smooth_step(mu: torch.Tensor, adjust: torch.Tensor):
     return 0.5 * (1.0 - g3), 0.5 * (1.0 + g3), slope
 
 
+class _PairBlock:
+    """The Becke partition on one block of points, in the pair form the derivatives use."""
+
+    def __init__(self, grid: MolecularGrid, positions: torch.Tensor, pairs, sl: slice):
+        first, second, inverse, adjust = pairs
+        natom = positions.shape[0]
+        self.sl = sl
+        self.atom_index = torch.from_numpy(grid.atom_index[sl])
+        n = self.atom_index.shape[0]
+        self.to_points = positions[self.atom_index] + torch.from_numpy(grid._offsets[sl]) - positions[:, None, :]
+        self.dist = self.to_points.norm(dim=-1)  # (natom, n)
+        self.mu = (self.dist[first] - self.dist[second]) * inverse[:, None]  # (npair, n)
+        step, step_t, self.slope = _smooth_step(self.mu, adjust)
+        log_step, log_step_t = step.clamp(min=_STEP_FLOOR).log(), step_t.clamp(min=_STEP_FLOOR).log()
+        log_cells = torch.zeros(natom, n, dtype=torch.float64)
+        log_cells.index_add_(0, first, log_step).index_add_(0, second, log_step_t)
+        self.cells = log_cells.clamp(min=_LOG_PRODUCT_FLOOR).exp()  # (natom, n)
+        self.total = self.cells.sum(0)
+        self.points_range = torch.arange(n)
+        self.own = self.cells[self.atom_index, self.points_range]
+        self.quadrature = torch.from_numpy(grid._quadrature[sl])
+        # All factors of cell B but s_BC (forward) and of cell C but s_CB (backward), per pair.
+        self.others = (log_cells[first] - log_step).clamp(min=_LOG_PRODUCT_FLOOR).exp()
+        self.others_t = (log_cells[second] - log_step_t).clamp(min=_LOG_PRODUCT_FLOOR).exp()
+
+
+def _pairs(grid: MolecularGrid, positions: torch.Tensor):
+    """Atom pairs ``B < C``, their inverse distances and Treutler adjustments, and the block size."""
+    natom = positions.shape[0]
+    first, second = torch.triu_indices(natom, natom, offset=1)
+    inverse = 1.0 / (positions[first] - positions[second]).norm(dim=-1)
+    adjust = torch.from_numpy(grid._adjust)[first, second][:, None]
+    block = int(min(4096, max(64, PAIR_BLOCK_BYTES // (8 * max(first.numel(), 1)))))
+    return (first, second, inverse, adjust), block
+
+
 def partition_gradient(grid: MolecularGrid, positions: torch.Tensor, grad_weights: torch.Tensor) -> torch.Tensor:
     """``sum_g grad_weights_g dw_g/dR`` ``(natom, 3)``: the Becke partition's vector-Jacobian product.
 
@@ -157,40 +193,55 @@ def partition_gradient(grid: MolecularGrid, positions: torch.Tensor, grad_weight
     out = torch.zeros(natom, 3, dtype=torch.float64)
     if natom == 1:
         return out
-    first, second = torch.triu_indices(natom, natom, offset=1)
-    separation = positions[first] - positions[second]  # (npair, 3)
-    inverse = 1.0 / separation.norm(dim=-1)
-    adjust = torch.from_numpy(grid._adjust)[first, second][:, None]
+    pairs, size = _pairs(grid, positions)
+    first, second, inverse, _ = pairs
     distance_adjoint_sum = torch.zeros(first.numel(), dtype=torch.float64)
-    block = int(min(4096, max(64, PAIR_BLOCK_BYTES // (8 * first.numel()))))
-    for start in range(0, grid.size, block):
-        sl = slice(start, min(start + block, grid.size))
-        atom_index = torch.from_numpy(grid.atom_index[sl])
-        n = atom_index.shape[0]
-        to_points = positions[atom_index] + torch.from_numpy(grid._offsets[sl]) - positions[:, None, :]
-        dist = to_points.norm(dim=-1)  # (natom, n)
-        mu = (dist[first] - dist[second]) * inverse[:, None]  # (npair, n)
-        step, step_t, slope = _smooth_step(mu, adjust)
-        log_step, log_step_t = step.clamp(min=_STEP_FLOOR).log(), step_t.clamp(min=_STEP_FLOOR).log()
-        log_cells = torch.zeros(natom, n, dtype=torch.float64)
-        log_cells.index_add_(0, first, log_step).index_add_(0, second, log_step_t)
-        cells = log_cells.clamp(min=_LOG_PRODUCT_FLOOR).exp()
-        total = cells.sum(0)
-        points_range = torch.arange(n)
-        weighted = grad_weights[sl] * torch.from_numpy(grid._quadrature[sl])
-        adjoint = (-(weighted * cells[atom_index, points_range]) / (total * total)).expand(natom, n).clone()
-        adjoint[atom_index, points_range] += weighted / total
-        # Adjoints of mu_BC and of mu_CB, divided by R_BC; all factors of the cell but this one.
-        slope_r = slope * inverse[:, None]
-        forward = adjoint[first] * (log_cells[first] - log_step).clamp(min=_LOG_PRODUCT_FLOOR).exp() * slope_r
-        backward = adjoint[second] * (log_cells[second] - log_step_t).clamp(min=_LOG_PRODUCT_FLOOR).exp() * slope_r
-        difference = forward - backward  # d/dr_B of the pair's two terms; minus it is d/dr_C
-        distance_adjoint_sum -= (difference * mu).sum(1)
+    for start in range(0, grid.size, size):
+        b = _PairBlock(grid, positions, pairs, slice(start, min(start + size, grid.size)))
+        n = b.atom_index.shape[0]
+        weighted = grad_weights[b.sl] * b.quadrature
+        adjoint = (-(weighted * b.own) / (b.total * b.total)).expand(natom, n).clone()
+        adjoint[b.atom_index, b.points_range] += weighted / b.total
+        # Adjoints of mu_BC and of mu_CB, divided by R_BC.
+        slope_r = b.slope * inverse[:, None]
+        difference = (adjoint[first] * b.others - adjoint[second] * b.others_t) * slope_r
+        # difference is d/dr_B of the pair's two terms, minus it d/dr_C.
+        distance_adjoint_sum -= (difference * b.mu).sum(1)
         dist_adjoint = torch.zeros(natom, n, dtype=torch.float64)
         dist_adjoint.index_add_(0, first, difference).index_add_(0, second, difference, alpha=-1.0)
-        along = dist_adjoint[:, :, None] * to_points / dist[:, :, None]  # (natom, n, 3)
-        out.index_add_(0, atom_index, along.sum(0))
+        along = dist_adjoint[:, :, None] * b.to_points / b.dist[:, :, None]  # (natom, n, 3)
+        out.index_add_(0, b.atom_index, along.sum(0))
         out -= along.sum(1)
+    separation = positions[first] - positions[second]
     pair_force = distance_adjoint_sum[:, None] * separation * inverse[:, None]
     out.index_add_(0, first, pair_force).index_add_(0, second, pair_force, alpha=-1.0)
+    return out
+
+
+def partition_derivative(grid: MolecularGrid, positions: torch.Tensor, displacement: torch.Tensor) -> torch.Tensor:
+    """``sum_A u_A . dw_g/dR_A`` ``(ngrid,)``: the Becke weights' change along ``u`` ``(natom, 3)``.
+
+    The Jacobian-vector product matching :func:`partition_gradient`, in forward mode:
+    ``d mu_BC = (d r_B - d r_C - mu_BC d R_BC) / R_BC``, ``d P_B = sum_C (prod_(D != C) s_BD)
+    ds/dmu_BC d mu_BC`` and ``d w = q (d P_A / Z - P_A d Z / Z^2)``.
+    """
+    natom = positions.shape[0]
+    out = torch.zeros(grid.size, dtype=torch.float64)
+    if natom == 1:
+        return out
+    pairs, size = _pairs(grid, positions)
+    first, second, inverse, _ = pairs
+    separation = positions[first] - positions[second]
+    d_separation = (separation * (displacement[first] - displacement[second])).sum(1) * inverse  # (npair,)
+    for start in range(0, grid.size, size):
+        b = _PairBlock(grid, positions, pairs, slice(start, min(start + size, grid.size)))
+        # Each point moves with its atom, each nucleus with itself.
+        relative = displacement[b.atom_index][None, :, :] - displacement[:, None, :]  # (natom, n, 3)
+        d_dist = (b.to_points * relative).sum(-1) / b.dist
+        d_mu = (d_dist[first] - d_dist[second] - b.mu * d_separation[:, None]) * inverse[:, None]
+        change = b.slope * d_mu
+        d_cells = torch.zeros_like(b.cells)
+        d_cells.index_add_(0, first, b.others * change).index_add_(0, second, b.others_t * change, alpha=-1.0)
+        d_own = d_cells[b.atom_index, b.points_range]
+        out[b.sl] = b.quadrature * (d_own / b.total - b.own * d_cells.sum(0) / (b.total * b.total))
     return out

@@ -101,18 +101,39 @@ def _block_potential(ao: torch.Tensor, v: torch.Tensor, nvar: int) -> torch.Tens
     return half + (ao[1:4] @ (ao[1:4] * (0.25 * v[4])).transpose(1, 2)).sum(0)
 
 
-def _block_displacement(ao2: torch.Tensor, density: torch.Tensor, v: torch.Tensor, nvar: int):
+def _density_times_ao(ao: torch.Tensor, functions: torch.Tensor | None, density: torch.Tensor, factor, ncomp: int):
+    """``psi_k = D d_k phi`` on one block, ``(ncomp, nao_block, n)``; ``D`` symmetric.
+
+    From ``D = U diag(w) U^T`` when that is cheaper (``2 r`` against ``nao_block`` products).
+    """
+    if factor is not None and 2 * factor[1].numel() < 0.8 * ao.shape[1]:
+        vectors = factor[0] if functions is None else factor[0].index_select(0, functions)
+        return torch.matmul(vectors, torch.matmul(vectors.T, ao[:ncomp]) * factor[1][:, None])
+    return torch.matmul(restrict(density, functions), ao[:ncomp])
+
+
+def _features_from_psi(ao: torch.Tensor, psi: torch.Tensor, nvar: int) -> torch.Tensor:
+    """Features ``(nvar, n)`` from AO values ``(>= ncomp, nao, n)`` and ``psi_k = D d_k phi``."""
+    if nvar == 1:
+        return (psi[0] * ao[0]).sum(0)[None]
+    rho_grad = (ao[:4] * psi[0]).sum(1) * _GRAD_SCALE
+    if nvar == 4:
+        return rho_grad
+    tau = 0.5 * (psi[1:4] * ao[1:4]).sum((0, 1))
+    return torch.cat([rho_grad, tau[None]])
+
+
+def _block_displacement(ao2: torch.Tensor, psi: torch.Tensor, v: torch.Tensor, nvar: int):
     """Derivative of ``sum_g v . features`` when AOs and grid points move apart.
 
-    ``ao2`` is AO-major, ``(10, nao, n)``. With ``psi_k = D d_k phi`` the change of the
-    features when basis function ``m`` is shifted along ``j`` relative to the grid point is
-    ``C_j = d_j phi_m A_m + sum_i d_i d_j phi_m B_im``, ``A = 2 v_rho psi + 2 sum_i v_i psi_i``
-    and ``B_i = 2 v_i psi + v_tau psi_i``. Returns ``(grad_points (n, 3), per_ao (nao, 3))``:
-    ``C`` summed over AOs (derivative w.r.t. each grid point) and over points (the part
-    carried by each AO; minus it is the derivative w.r.t. the AO's centre).
+    ``ao2`` is AO-major, ``(10, nao, n)``, and ``psi`` ``(ncomp, nao, n)`` holds
+    ``psi_k = D d_k phi``. The change of the features when basis function ``m`` is shifted
+    along ``j`` relative to the grid point is ``C_j = d_j phi_m A_m + sum_i d_i d_j phi_m B_im``,
+    ``A = 2 v_rho psi + 2 sum_i v_i psi_i`` and ``B_i = 2 v_i psi + v_tau psi_i``. Returns
+    ``(grad_points (n, 3), per_ao (nao, 3))``: ``C`` summed over AOs (derivative w.r.t. each
+    grid point) and over points (the part carried by each AO; minus it is the derivative
+    w.r.t. the AO's centre).
     """
-    ncomp = 4 if nvar > 1 else 1
-    psi = [density @ ao2[k] for k in range(ncomp)]  # D symmetric: (nao, n)
     a = 2.0 * v[0] * psi[0]
     if nvar > 1:
         for k in range(1, 4):
@@ -168,14 +189,15 @@ class _DensityFeatures(torch.autograd.Function):
             grad_coords = torch.zeros(len(cache.coords), 3, dtype=torch.float64)
             per_ao = torch.zeros(mol.nao_nr(), 3, dtype=torch.float64)
             dens = density.detach()
+            factors = [_factorise(d) for d in dens]
             for index, sl in enumerate(cache.blocks):
                 functions = cache.indices(index)
                 ao2 = cache.hessian_values(index)
                 if ao2.shape[1] == 0:
                     continue
                 for s in range(dens.shape[0]):
-                    v = grad_features[s, :, sl].detach()
-                    points, ao_part = _block_displacement(ao2, restrict(dens[s], functions), v, nvar)
+                    psi = _density_times_ao(ao2, functions, dens[s], factors[s], 1 if nvar == 1 else 4)
+                    points, ao_part = _block_displacement(ao2, psi, grad_features[s, :, sl].detach(), nvar)
                     grad_coords[sl] += points
                     if functions is None:
                         per_ao -= ao_part
@@ -282,13 +304,14 @@ def xc_displacement_gradient(density: torch.Tensor, cache: AOCache, nvar: int, f
         functions = cache.indices(index)
         ao2 = cache.hessian_values(index)  # (10, nao_block, n)
         features = torch.zeros(nspin, nvar, sl.stop - sl.start, dtype=torch.float64)
+        psi = []
         if ao2.shape[1] > 0:
-            features = _features_on_block(ao2[:ncomp], functions, density, factors, nvar)
+            # psi_k = D d_k phi serves the features and the displacement alike.
+            psi = [_density_times_ao(ao2, functions, d, f, ncomp) for d, f in zip(density, factors)]
+            features = torch.stack([_features_from_psi(ao2, p, nvar) for p in psi])
         _, energy_density[sl], adjoint = _block_energy(functional, features, weights[sl])
-        if ao2.shape[1] == 0:
-            continue
-        for s in range(nspin):
-            points, ao_part = _block_displacement(ao2, restrict(density[s], functions), adjoint[s], nvar)
+        for s, block_psi in enumerate(psi):
+            points, ao_part = _block_displacement(ao2, block_psi, adjoint[s], nvar)
             grad_coords[sl] += points
             if functions is None:
                 per_ao -= ao_part

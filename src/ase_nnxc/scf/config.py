@@ -68,8 +68,9 @@ class SCFConfig:
     atoms with partly filled degenerate shells may have no such integer-occupation solution;
     training turns this off so their stationary (variational) states still count."""
     max_memory_mb: float = 4000.0
-    """Memory (MB) kept between Fock builds: in-core ERIs or the fitted 3-index tensor first (each
-    kept in memory only when it fits, as in PySCF), then AO values on the grid in what is left."""
+    """Memory (MB) of a calculation: in-core ERIs or the fitted 3-index tensor first (each kept in
+    memory only when it fits, as in PySCF), AO values on the grid in half of what is left, working
+    buffers in the rest."""
     verbose: bool = False
     """Print one line per cycle."""
 

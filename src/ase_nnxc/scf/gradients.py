@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from ase_nnxc.grid.ao import restrict
-from ase_nnxc.grid.becke import WEIGHT_BLOCK, partition_gradient
+from ase_nnxc.grid.becke import partition_derivative, partition_gradient
 from ase_nnxc.grid.density import _HESSIAN_INDEX, density_features, xc_displacement_gradient
 from ase_nnxc.integrals import JKEngine, nuclear_repulsion, overlap, two_electron_gradient
 from ase_nnxc.integrals.one_electron import operator_centre_integrals
@@ -221,24 +221,8 @@ def coulomb_exchange_along(ks: KohnSham, density: torch.Tensor, u: torch.Tensor)
 
 
 def _weights_along(ks: KohnSham, u: torch.Tensor) -> torch.Tensor:
-    """Derivative of the Becke weights along ``u`` ``(ngrid,)``.
-
-    A Jacobian-vector product from two reverse passes through the torch partition
-    (``J u = d/dv <J^T v, u>``), block by block; ``torch.func.jvp`` would do the same but
-    its first call imports the compiler stack (seconds).
-    """
-    grid = ks.grid
-    parts = []
-    with torch.enable_grad():
-        positions = ks.positions.detach().requires_grad_(True)
-        for start in range(0, grid.size, WEIGHT_BLOCK):
-            sl = slice(start, min(start + WEIGHT_BLOCK, grid.size))
-            weights = grid.partition(positions, sl)
-            probe = torch.zeros_like(weights, requires_grad=True)
-            (transposed,) = torch.autograd.grad(weights, positions, probe, create_graph=True)
-            (along,) = torch.autograd.grad((transposed * u).sum(), probe)
-            parts.append(along)
-    return torch.cat(parts)
+    """Derivative of the Becke weights along ``u`` ``(ngrid,)`` (a constant: no density enters)."""
+    return partition_derivative(ks.grid, ks.positions.detach(), u)
 
 
 def _features_along(ks: KohnSham, density: torch.Tensor, u: torch.Tensor) -> torch.Tensor:

@@ -104,8 +104,9 @@ class KohnSham:
         self.grid = MolecularGrid(self.mol, self.config.grid_level)
         self.nvar = NVAR[functional.family]
         # max_memory_mb bounds what is kept between Fock builds: the two-electron tensors first
-        # (as PySCF keeps them), AO values on the grid in what is left.
-        self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, max(0.0, memory - resident))
+        # (as PySCF keeps them), then AO values on the grid in half of what is left, the other
+        # half staying free for the working buffers PySCF sizes from it (DF exchange blocks).
+        self.ao_cache = AOCache(self.mol, self.grid.coords, functional.family, max(0.0, 0.5 * (memory - resident)))
 
     def _omegas(self) -> set[float]:
         """Range-separation parameters of the Coulomb-like operators: 0 for J, one per exchange range."""
