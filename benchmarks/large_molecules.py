@@ -1,7 +1,8 @@
 """SCF and gradient time and peak memory for 20-80 atom species: ase_nnxc against PySCF.
 
 Run: python benchmarks/large_molecules.py [--cases water8:pbe:def2-svp UPU23/2p:pbe:def2-tzvp:df ...]
-     [--data PATH/TO/GMTKN55] [--repeat N]
+     [--data PATH/TO/GMTKN55] [--repeat N] [--codes pyscf ours] [--results runs.jsonl]
+     python benchmarks/large_molecules.py --table --results runs.jsonl   (table of earlier runs)
 
 A case is ``SPECIES:XC:BASIS[:df]``. ``SPECIES`` is ``water8`` (the (H2O)8 cluster of GMTKN55's
 WATER27, ``H2O8s4``), ``CnH2n+2`` (an all-trans n-alkane built here, e.g. ``C16H34``) or any
@@ -17,6 +18,11 @@ peak is read after each phase, so ``peak grad`` is the peak over SCF and default
 ``peak GR`` the peak over all three. Ratios are ase_nnxc / PySCF from the same run; ``--repeat``
 takes the best of N runs of each code. ``dE`` and ``dF`` compare energies and gradients (PySCF
 with grid response) between the codes.
+
+For a very large case one PySCF SCF may cost more than the time at hand: ``--codes ours
+pyscf-grad pyscf-scf`` runs ase_nnxc first, then PySCF's gradients from ase_nnxc's converged
+orbitals (saved under ``--orbitals``), then PySCF's SCF alone, each in its own process; every
+finished run is appended to ``--results`` so that an interrupted series keeps what it measured.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import re
 import resource
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -97,8 +104,12 @@ def build_system(species: str, basis: str, data: Path):
     return MolecularSystem.from_atoms(read(xyz), basis=basis, charge=charge, spin=spin)
 
 
-def run_ours(system, xc: str, density_fit: bool) -> dict:
-    """ase_nnxc: SCF and nuclear gradient (grid response included)."""
+def _orbitals_file(folder: Path, case: str) -> Path:
+    return folder / (re.sub(r"[^A-Za-z0-9_.-]", "_", case) + ".npz")
+
+
+def run_ours(system, xc: str, density_fit: bool, orbitals: Path | None = None) -> dict:
+    """ase_nnxc: SCF and nuclear gradient (grid response included); saves the orbitals to ``orbitals``."""
     from ase_nnxc.scf import KohnSham, SCFConfig, nuclear_gradient, run_scf
     from ase_nnxc.xc import get_functional
 
@@ -107,6 +118,8 @@ def run_ours(system, xc: str, density_fit: bool) -> dict:
     result = run_scf(ks)
     out = {"energy": result.energy, "cycles": result.cycles, "scf": time.perf_counter() - start}
     out.update(cpu_scf=_cpu() - cpu, peak_scf=_peak_gb())
+    if orbitals is not None:
+        np.savez(orbitals, mo_coeff=result.mo_coeff, mo_energy=result.mo_energy, mo_occ=result.mo_occ)
     begin, cpu = time.perf_counter(), _cpu()
     gradient = nuclear_gradient(ks, result)
     out.update(grad=time.perf_counter() - begin, cpu_grad=_cpu() - cpu, peak_grad=_peak_gb())
@@ -114,8 +127,12 @@ def run_ours(system, xc: str, density_fit: bool) -> dict:
     return out
 
 
-def run_pyscf(system, xc: str, density_fit: bool) -> dict:
-    """PySCF: SCF, default gradient, gradient with grid response."""
+def run_pyscf(system, xc: str, density_fit: bool, orbitals: Path | None = None, phases=("scf", "grad")) -> dict:
+    """PySCF: SCF, default gradient, gradient with grid response (``phases`` chooses).
+
+    Without the ``"scf"`` phase the gradients start from the orbitals in ``orbitals`` (saved
+    by :func:`run_ours` for the same case), so a very large case needs one SCF per code only.
+    """
     from pyscf import dft
 
     start, cpu = time.perf_counter(), _cpu()
@@ -124,28 +141,49 @@ def run_pyscf(system, xc: str, density_fit: bool) -> dict:
     mf.xc, mf.conv_tol, mf.grids.level = xc, 1e-9, 3
     if density_fit:
         mf = mf.density_fit()
-    energy = mf.kernel()
-    if not mf.converged:
-        raise SystemExit(f"PySCF did not converge for {system.symbols}")
-    out = {"energy": float(energy), "cycles": mf.cycles, "scf": time.perf_counter() - start}
-    out.update(cpu_scf=_cpu() - cpu, peak_scf=_peak_gb())
-    for key, response in (("grad", False), ("grad_gr", True)):
-        begin, cpu = time.perf_counter(), _cpu()
-        grad = mf.nuc_grad_method()
-        grad.grid_response = response
-        gradient = grad.kernel()
-        out.update({key: time.perf_counter() - begin, "cpu_" + key: _cpu() - cpu, "peak_" + key: _peak_gb()})
-    out["gradient"] = gradient.tolist()
+    out = {}
+    if "scf" in phases:
+        energy = mf.kernel()
+        if not mf.converged:
+            raise SystemExit(f"PySCF did not converge for {system.symbols}")
+        out = {"energy": float(energy), "cycles": mf.cycles, "scf": time.perf_counter() - start}
+        out.update(cpu_scf=_cpu() - cpu, peak_scf=_peak_gb())
+    else:
+        saved = np.load(orbitals)
+        squeeze = 0 if system.spin == 0 else slice(None)
+        mf.mo_coeff, mf.mo_energy, mf.mo_occ = (saved[key][squeeze] for key in ("mo_coeff", "mo_energy", "mo_occ"))
+        mf.grids.build()
+        out["energy"] = float(mf.energy_tot())
+    if "grad" in phases:
+        for key, response in (("grad", False), ("grad_gr", True)):
+            begin, cpu = time.perf_counter(), _cpu()
+            grad = mf.nuc_grad_method()
+            grad.grid_response = response
+            gradient = grad.kernel()
+            out.update({key: time.perf_counter() - begin, "cpu_" + key: _cpu() - cpu, "peak_" + key: _peak_gb()})
+        out["gradient"] = gradient.tolist()
     return out
+
+
+#: What each worker runs.
+CODES = {
+    "ours": "ase_nnxc SCF and gradient",
+    "pyscf": "PySCF SCF and both gradients",
+    "pyscf-scf": "PySCF SCF only",
+    "pyscf-grad": "PySCF gradients from ase_nnxc's orbitals (run ours first)",
+}
 
 
 def _worker(args) -> None:
     species, xc, basis, density_fit = _parse_case(args.worker_case)
     system = build_system(species, basis, args.data)
-    runner = run_ours if args.worker == "ours" else run_pyscf
-    out = runner(system, xc, density_fit)
-    out["nao"] = system.to_mole().nao_nr()
-    out["natom"] = system.natom
+    orbitals = _orbitals_file(args.orbitals, args.worker_case)
+    if args.worker == "ours":
+        out = run_ours(system, xc, density_fit, orbitals)
+    else:
+        phases = {"pyscf": ("scf", "grad"), "pyscf-scf": ("scf",), "pyscf-grad": ("grad",)}[args.worker]
+        out = run_pyscf(system, xc, density_fit, orbitals, phases)
+    out.update(nao=system.to_mole().nao_nr(), natom=system.natom, case=args.worker_case, code=args.worker)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -156,24 +194,77 @@ def _parse_case(case: str):
     return parts[0], parts[1], parts[2], len(parts) == 4
 
 
-def _spawn(code: str, case: str, data: Path) -> dict:
+def _spawn(code: str, case: str, args) -> dict:
     """Run one code on one case in a fresh interpreter and return its RESULT record."""
-    command = [sys.executable, __file__, "--worker", code, "--worker-case", case, "--data", str(data)]
+    command = [sys.executable, __file__, "--worker", code, "--worker-case", case, "--data", str(args.data)]
+    command += ["--orbitals", str(args.orbitals)]
     print(f"[{time.strftime('%H:%M:%S')}] {case}: running {code}", file=sys.stderr, flush=True)
-    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(command, capture_output=True, text=True)
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT ") :])
+            record = json.loads(line[len("RESULT ") :])
+            record["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+            if args.results is not None:
+                with open(args.results, "a") as stream:
+                    stream.write(json.dumps(record) + "\n")
+            return record
     raise SystemExit(f"{code} failed on {case}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
 
 
-def _best(runs: list[dict]) -> dict:
-    """Best-of-N: smallest time and peak of each field over the runs."""
-    best = dict(runs[0])
-    for key in best:
-        if key.startswith(("scf", "grad", "cpu_", "peak_")):
-            best[key] = min(run[key] for run in runs)
-    return best
+def _best(records: list[dict], key: str):
+    """Smallest value of ``key`` over the records that have it (best of N), else None."""
+    values = [r[key] for r in records if r.get(key) is not None]
+    return min(values) if values else None
+
+
+def _cell(value, width: int, digits: int = 1) -> str:
+    return f"{'-':>{width}s}" if value is None else f"{value:{width}.{digits}f}"
+
+
+def _ratio(a, b, width: int) -> str:
+    return _cell(None if a is None or b is None else a / b, width, 2)
+
+
+def print_table(records: list[dict], cases: list[str]) -> None:
+    """One row per case (wall times), one of CPU times; PySCF's figures may come from several runs."""
+    print(
+        f"{'case':30s} {'atoms':>5s} {'nao':>5s} | {'ours scf':>8s} {'grad':>7s} {'peak':>6s} | "
+        f"{'pyscf scf':>9s} {'grad':>7s} {'grad GR':>7s} {'peak':>6s} | "
+        f"{'scf':>5s} {'grad':>5s} {'gradGR':>6s} {'mem':>5s} | {'dE':>8s} {'dF':>8s}"
+    )
+    for case in cases:
+        ours = [r for r in records if r["case"] == case and r["code"] == "ours"]
+        theirs = [r for r in records if r["case"] == case and r["code"].startswith("pyscf")]
+        if not ours and not theirs:
+            continue
+        first = (ours or theirs)[0]
+        o = {key: _best(ours, key) for key in ("scf", "grad", "cpu_scf", "cpu_grad", "peak_grad")}
+        t = {key: _best(theirs, key) for key in ("scf", "grad", "grad_gr", "cpu_scf", "cpu_grad", "cpu_grad_gr")}
+        peaks = [p for p in (_best(theirs, "peak_scf"), _best(theirs, "peak_grad_gr")) if p is not None]
+        t["peak"] = max(peaks) if peaks else None
+        energies = [r["energy"] for r in theirs if r.get("scf") is not None]
+        d_energy = ours[0]["energy"] - energies[0] if ours and energies else None
+        forces = [r["gradient"] for r in theirs if "gradient" in r]
+        d_force = np.abs(np.array(ours[0]["gradient"]) - np.array(forces[0])).max() if ours and forces else None
+        print(
+            f"{case:30s} {first['natom']:5d} {first['nao']:5d} | {_cell(o['scf'], 8)} {_cell(o['grad'], 7)} "
+            f"{_cell(o['peak_grad'], 6, 2)} | {_cell(t['scf'], 9)} {_cell(t['grad'], 7)} {_cell(t['grad_gr'], 7)} "
+            f"{_cell(t['peak'], 6, 2)} | {_ratio(o['scf'], t['scf'], 5)} {_ratio(o['grad'], t['grad'], 5)} "
+            f"{_ratio(o['grad'], t['grad_gr'], 6)} {_ratio(o['peak_grad'], t['peak'], 5)} | "
+            + ("       -" if d_energy is None else f"{d_energy:+8.1e}")
+            + ("        -" if d_force is None else f" {d_force:8.1e}")
+        )
+        print(
+            f"{'  CPU time':30s} {'':11s} | {_cell(o['cpu_scf'], 8)} {_cell(o['cpu_grad'], 7)} {'':6s} | "
+            f"{_cell(t['cpu_scf'], 9)} {_cell(t['cpu_grad'], 7)} {_cell(t['cpu_grad_gr'], 7)} {'':6s} | "
+            f"{_ratio(o['cpu_scf'], t['cpu_scf'], 5)} {_ratio(o['cpu_grad'], t['cpu_grad'], 5)} "
+            f"{_ratio(o['cpu_grad'], t['cpu_grad_gr'], 6)}"
+        )
+    print(
+        "times in s (wall, then CPU of all threads), peaks in GB (ru_maxrss of each code's own process; "
+        "PySCF's over its SCF and gradients); ratios ase_nnxc / PySCF (gradGR: PySCF with grid response); "
+        "dE, dF: energy (Ha) and gradient (Ha/Bohr, against PySCF with grid response) differences"
+    )
 
 
 def main() -> None:
@@ -181,7 +272,13 @@ def main() -> None:
     parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, help="SPECIES:XC:BASIS[:df]")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="GMTKN55 directory (official layout)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each code per case (best is shown)")
-    parser.add_argument("--worker", choices=("ours", "pyscf"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--codes", nargs="*", default=["pyscf", "ours"], choices=sorted(CODES), help="what to run, in order"
+    )
+    parser.add_argument("--results", type=Path, help="JSON-lines file every finished run is appended to")
+    parser.add_argument("--table", action="store_true", help="only print the table of the runs in --results")
+    parser.add_argument("--orbitals", type=Path, default=Path(tempfile.gettempdir()), help="where orbitals are kept")
+    parser.add_argument("--worker", choices=sorted(CODES), help=argparse.SUPPRESS)
     parser.add_argument("--worker-case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -189,35 +286,17 @@ def main() -> None:
         return
     for case in args.cases:
         _parse_case(case)
+    if args.table:
+        if args.results is None or not args.results.is_file():
+            raise SystemExit("--table needs an existing --results file")
+        records = [json.loads(line) for line in args.results.read_text().splitlines() if line.strip()]
+        print_table(records, args.cases if "--cases" in sys.argv else sorted({r["case"] for r in records}))
+        return
     from pyscf import lib
 
     print(f"threads: {lib.num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})")
-    print(
-        f"{'case':32s} {'atoms':>5s} {'nao':>5s} | {'ours scf':>8s} {'grad':>7s} {'peak':>6s} | "
-        f"{'pyscf scf':>9s} {'grad':>7s} {'grad GR':>7s} {'peak':>6s} {'pk GR':>6s} | "
-        f"{'scf':>5s} {'grad':>5s} {'gradGR':>6s} {'mem':>5s} {'memGR':>5s} | {'dE':>8s} {'dF':>8s}"
-    )
-    for case in args.cases:
-        theirs = _best([_spawn("pyscf", case, args.data) for _ in range(args.repeat)])
-        ours = _best([_spawn("ours", case, args.data) for _ in range(args.repeat)])
-        d_force = np.abs(np.array(ours["gradient"]) - np.array(theirs["gradient"])).max()
-        print(
-            f"{case:32s} {ours['natom']:5d} {ours['nao']:5d} | {ours['scf']:8.1f} {ours['grad']:7.1f} "
-            f"{ours['peak_grad']:6.2f} | {theirs['scf']:9.1f} {theirs['grad']:7.1f} {theirs['grad_gr']:7.1f} "
-            f"{theirs['peak_grad']:6.2f} {theirs['peak_grad_gr']:6.2f} | {ours['scf'] / theirs['scf']:5.2f} "
-            f"{ours['grad'] / theirs['grad']:5.2f} {ours['grad'] / theirs['grad_gr']:6.2f} "
-            f"{ours['peak_grad'] / theirs['peak_grad']:5.2f} {ours['peak_grad'] / theirs['peak_grad_gr']:5.2f} | "
-            f"{ours['energy'] - theirs['energy']:+8.1e} {d_force:8.1e}",
-            flush=True,
-        )
-        print(
-            f"{'  CPU time (s), ratios':32s} {'':11s} | {ours['cpu_scf']:8.1f} {ours['cpu_grad']:7.1f} {'':6s} | "
-            f"{theirs['cpu_scf']:9.1f} {theirs['cpu_grad']:7.1f} {theirs['cpu_grad_gr']:7.1f} {'':13s} | "
-            f"{ours['cpu_scf'] / theirs['cpu_scf']:5.2f} {ours['cpu_grad'] / theirs['cpu_grad']:5.2f} "
-            f"{ours['cpu_grad'] / theirs['cpu_grad_gr']:6.2f}",
-            flush=True,
-        )
-    print("wall times in s, peaks in GB (ru_maxrss of each code's own process); ratios ase_nnxc / PySCF")
+    records = [_spawn(code, case, args) for case in args.cases for code in args.codes for _ in range(args.repeat)]
+    print_table(records, args.cases)
 
 
 if __name__ == "__main__":
