@@ -13,7 +13,9 @@ uses. Its backward gives
 
 Work runs in blocks of grid points so memory stays bounded, each with only the basis
 functions that reach it (:mod:`ase_nnxc.grid.ao`); AO values at the reference geometry are
-cached when they fit in ``max_memory_mb``.
+cached as far as ``max_memory_mb`` allows. For a pointwise functional,
+:func:`xc_energy_and_potential` and :func:`xc_displacement_gradient` give the same numbers
+block by block in one pass over the AO values.
 """
 
 from __future__ import annotations
