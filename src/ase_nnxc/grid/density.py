@@ -20,11 +20,16 @@ block by block in one pass over the AO values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from ase_nnxc.grid.ao import AOCache, add_block, restrict
 from ase_nnxc.integrals.one_electron import sum_per_atom
-from ase_nnxc.xc.features import FeatureMap
+
+#: A pointwise functional as the grid sees it: stacked features ``(nspin, nvar, n)`` to the
+#: energy density ``(n,)`` (the SCF wraps them in :class:`ase_nnxc.xc.features.FeatureMap`).
+EnergyDensity = Callable[[torch.Tensor], torch.Tensor]
 
 __all__ = ["NVAR", "AOCache", "density_features", "xc_displacement_gradient", "xc_energy_and_potential"]
 
@@ -244,26 +249,24 @@ def density_features(
     return _DensityFeatures.apply(density, coords, positions, cache, nvar)
 
 
-def _block_energy(functional, features: torch.Tensor, weights: torch.Tensor):
+def _block_energy(energy_density_of: EnergyDensity, features: torch.Tensor, weights: torch.Tensor):
     """``sum_g w_g e_g`` on one block, the energy density ``e`` and ``d/dfeatures`` of the sum."""
     with torch.enable_grad():
         features = features.detach().requires_grad_(True)
-        energy_density = functional(FeatureMap(features))
-        if energy_density.shape != weights.shape:
-            raise ValueError(
-                f"Functional {functional.name!r} returned shape {tuple(energy_density.shape)} "
-                f"on a block of {weights.numel()} grid points, expected ({weights.numel()},)."
-            )
+        energy_density = energy_density_of(features)
         energy = (weights * energy_density).sum()
         (adjoint,) = torch.autograd.grad(energy, features)
     return energy.detach(), energy_density.detach(), adjoint
 
 
-def xc_energy_and_potential(density: torch.Tensor, cache: AOCache, nvar: int, functional, weights: torch.Tensor):
+def xc_energy_and_potential(
+    density: torch.Tensor, cache: AOCache, nvar: int, energy_density_of: EnergyDensity, weights: torch.Tensor
+):
     """``E_xc`` and ``dE_xc/dD`` ``(nspin, nao, nao)`` in one pass over the AO values.
 
     For a functional whose energy density at a point depends on that point's features only
-    (``functional.pointwise``): each block's features, energy and potential are finished
+    (``functional.pointwise``), given as ``energy_density_of`` (stacked features
+    ``(nspin, nvar, n)`` to ``(n,)``, as :meth:`ase_nnxc.scf.KohnSham.energy_density`): each block's features, energy and potential are finished
     before the next block's AO values are computed, so uncached AO values are computed once
     per Fock build instead of twice (once for the features, once for the potential). The
     numbers are those of autograd through :func:`density_features`. ``weights`` ``(ngrid,)``
@@ -279,7 +282,7 @@ def xc_energy_and_potential(density: torch.Tensor, cache: AOCache, nvar: int, fu
         features = torch.zeros(nspin, nvar, sl.stop - sl.start, dtype=torch.float64)
         if ao.shape[1] > 0:
             features = _features_on_block(ao, functions, density, factors, nvar)
-        block_energy, _, adjoint = _block_energy(functional, features, weights[sl])
+        block_energy, _, adjoint = _block_energy(energy_density_of, features, weights[sl])
         energy = energy + block_energy
         if ao.shape[1] > 0:
             for s in range(nspin):
@@ -287,7 +290,9 @@ def xc_energy_and_potential(density: torch.Tensor, cache: AOCache, nvar: int, fu
     return energy, torch.stack([half + half.T for half in halves])
 
 
-def xc_displacement_gradient(density: torch.Tensor, cache: AOCache, nvar: int, functional, weights: torch.Tensor):
+def xc_displacement_gradient(
+    density: torch.Tensor, cache: AOCache, nvar: int, energy_density_of: EnergyDensity, weights: torch.Tensor
+):
     """XC energy density and the derivatives of ``E_xc`` w.r.t. grid points and AO centres, in one pass.
 
     The pointwise counterpart of backpropagating through :func:`density_features` (see
@@ -311,7 +316,7 @@ def xc_displacement_gradient(density: torch.Tensor, cache: AOCache, nvar: int, f
             # psi_k = D d_k phi serves the features and the displacement alike.
             psi = [_density_times_ao(ao2, functions, d, f, ncomp) for d, f in zip(density, factors)]
             features = torch.stack([_features_from_psi(ao2, p, nvar) for p in psi])
-        _, energy_density[sl], adjoint = _block_energy(functional, features, weights[sl])
+        _, energy_density[sl], adjoint = _block_energy(energy_density_of, features, weights[sl])
         for s, block_psi in enumerate(psi):
             points, ao_part = _block_displacement(ao2, block_psi, adjoint[s], nvar)
             grad_coords[sl] += points

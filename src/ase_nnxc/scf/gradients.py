@@ -62,7 +62,7 @@ def xc_gradient(ks: KohnSham, density: torch.Tensor) -> torch.Tensor:
     """
     grid = ks.grid
     energy_density, grad_points, gradient = xc_displacement_gradient(
-        density, ks.ao_cache, ks.nvar, ks.functional, torch.from_numpy(grid.weights)
+        density, ks.ao_cache, ks.nvar, ks.energy_density, torch.from_numpy(grid.weights)
     )
     gradient.index_add_(0, torch.from_numpy(grid.atom_index), grad_points)
     return gradient + partition_gradient(grid, ks.positions.detach(), energy_density)

@@ -130,13 +130,18 @@ class KohnSham:
         else:
             coords, weights = self.grid.coords_tensor(positions), self.grid.weights_tensor(positions)
         features = density_features(density, coords, positions, self.ao_cache, self.nvar)
+        return (weights * self.energy_density(features)).sum()
+
+    def energy_density(self, features: torch.Tensor) -> torch.Tensor:
+        """The functional's energy density ``(n,)`` at stacked features ``(nspin, nvar, n)``."""
         energy_density = self.functional(FeatureMap(features))
-        if energy_density.shape != (self.grid.size,):
+        npoint = features.shape[-1]
+        if energy_density.shape != (npoint,):
             raise ValueError(
                 f"Functional {self.functional.name!r} returned shape {tuple(energy_density.shape)}, "
-                f"expected ({self.grid.size},)."
+                f"expected ({npoint},)."
             )
-        return (weights * energy_density).sum()
+        return energy_density
 
     @property
     def xc_in_one_pass(self) -> bool:
@@ -192,7 +197,7 @@ class KohnSham:
             (fock,) = torch.autograd.grad(energy, dens)
         if one_pass:
             weights = torch.from_numpy(self.grid.weights)
-            xc = xc_energy_and_potential(density, self.ao_cache, self.nvar, self.functional, weights)
+            xc = xc_energy_and_potential(density, self.ao_cache, self.nvar, self.energy_density, weights)
             terms["xc"], potential = xc
             energy, fock = energy + terms["xc"], fock + potential
         fock = 0.5 * (fock + fock.transpose(-1, -2))
