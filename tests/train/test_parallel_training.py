@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from test_trainer import small_basis_copy
 
 from ase_nnxc.scf import KohnSham, SCFConfig, run_scf
 from ase_nnxc.train.checkpoint import CheckpointError, read_checkpoint
@@ -136,13 +137,8 @@ def test_two_ranks_train_bitwise_what_one_process_trains_and_one_process_resumes
 
 
 def deepchem_sto3g(tmp_path):
-    entries = yaml.safe_load(EXAMPLE.read_text())
-    for entry in entries:
-        for system in entry["systems"]:
-            system["basis"] = BASIS
-    path = tmp_path / "deepchem.yaml"
-    path.write_text(yaml.safe_dump(entries))
-    return path
+    """DeepChem's example entries in sto-3g (the trainer tests' copy with this file's basis)."""
+    return small_basis_copy(tmp_path, BASIS)
 
 
 @pytest.mark.slow
